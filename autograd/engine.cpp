@@ -1,0 +1,119 @@
+#include "autograd/engine.h"
+
+#include <fmt/format.h>
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/node.h"
+#include "core/error.h"
+#include "core/tensor_math.h"
+
+namespace normlab {
+
+namespace {
+
+// Post-order DFS without recursion, so deep graphs (long training unrolls) cannot overflow the stack.
+std::vector<Node*> topological_order(Node* root) {
+  std::vector<Node*> order;
+  std::unordered_set<Node*> visited;
+  std::vector<std::pair<Node*, std::size_t>> stack{{root, 0}};
+  visited.insert(root);
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (next < node->inputs.size()) {
+      const Variable& in = node->inputs[next++];
+      Node* child = in.defined() ? in.grad_fn().get() : nullptr;
+      if (child != nullptr && visited.insert(child).second) {
+        stack.emplace_back(child, 0);
+      }
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  return {order.rbegin(), order.rend()};  // root first
+}
+
+void accumulate(Tensor& slot, const Tensor& g) {
+  if (!slot.defined()) {
+    slot = g.contiguous().clone();  // own the buffer: later += must not write into a node's tensor
+  } else {
+    add_(slot, g);
+  }
+}
+
+}  // namespace
+
+void run_backward(const Variable& root, const Tensor& grad_output, bool retain_graph) {
+  if (!root.requires_grad()) {
+    throw ValueError("backward: the variable does not require a gradient and has no graph");
+  }
+  Tensor seed = grad_output;
+  if (!seed.defined()) {
+    if (root.numel() != 1) {
+      throw ShapeError(fmt::format(
+          "backward: a gradient can be created implicitly only for a one-element output (y: {})",
+          to_string(root.shape())));
+    }
+    seed = Tensor::ones(root.shape(), root.dtype());
+  }
+  if (seed.shape() != root.shape()) {
+    throw ShapeError(fmt::format("backward: grad_output shape differs from the output (y: {}, dy: {})",
+                                 to_string(root.shape()), to_string(seed.shape())));
+  }
+  seed = seed.to(root.dtype());
+  if (root.is_leaf()) {
+    Tensor g = root.grad();
+    accumulate(g, seed);
+    const_cast<Variable&>(root).set_grad(g);  // NOLINT: a leaf's grad is its mutable slot
+    return;
+  }
+
+  std::unordered_map<Node*, Tensor> grads;
+  grads[root.grad_fn().get()] = seed;
+  for (Node* node : topological_order(root.grad_fn().get())) {
+    auto it = grads.find(node);
+    if (it == grads.end()) {
+      continue;  // no gradient flows into this node
+    }
+    if (node->released) {
+      throw ValueError(fmt::format(
+          "backward: trying to backward through the graph a second time ({} node); pass "
+          "retain_graph=true to the first backward",
+          node->name()));
+    }
+    const Tensor dy = std::move(it->second);
+    grads.erase(it);
+    std::vector<Tensor> dxs = node->backward(dy);
+    if (dxs.size() != node->inputs.size()) {
+      throw ValueError(fmt::format("backward: {} returned {} gradients for {} inputs", node->name(),
+                                   dxs.size(), node->inputs.size()));
+    }
+    for (std::size_t i = 0; i < dxs.size(); ++i) {
+      Variable& in = node->inputs[i];
+      if (!in.defined() || !in.requires_grad() || !dxs[i].defined()) {
+        continue;
+      }
+      if (dxs[i].shape() != in.shape()) {
+        throw ShapeError(fmt::format("backward: {} returned a gradient of shape {} for input {} of shape {}",
+                                     node->name(), to_string(dxs[i].shape()), i,
+                                     to_string(in.shape())));
+      }
+      if (in.grad_fn()) {
+        accumulate(grads[in.grad_fn().get()], dxs[i]);
+      } else {
+        Tensor g = in.grad();
+        accumulate(g, dxs[i].to(in.dtype()));
+        in.set_grad(g);
+      }
+    }
+    if (!retain_graph) {
+      node->release();
+      node->released = true;
+      node->inputs.clear();  // frees the graph below this node unless someone else holds it
+    }
+  }
+}
+
+}  // namespace normlab

@@ -1,0 +1,103 @@
+#include "core/tensor_math.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace normlab {
+
+namespace {
+// Both operands contiguous in dst's dtype, so every loop below is a plain loop.
+Tensor as_dense(const Tensor& t, DType dtype) { return t.to(dtype).contiguous(); }
+}  // namespace
+
+void add_(Tensor& dst, const Tensor& src, double alpha) {
+  check_same_shape("add_", dst, src);
+  const Tensor s = as_dense(src, dst.dtype());
+  Tensor d = dst.contiguous();
+  visit_float(dst.dtype(), "add_", [&]<class T>() {
+    T* y = d.data<T>().data();
+    const T* x = s.data<T>().data();
+    const T a = static_cast<T>(alpha);
+    const std::int64_t n = d.numel();
+    for (std::int64_t i = 0; i < n; ++i) {
+      y[i] += a * x[i];
+    }
+  });
+  if (!d.shares_storage(dst)) {
+    dst.copy_(d);
+  }
+}
+
+void scale_(Tensor& dst, double alpha) {
+  Tensor d = dst.contiguous();
+  visit_float(dst.dtype(), "scale_", [&]<class T>() {
+    for (T& v : d.data<T>()) {
+      v *= static_cast<T>(alpha);
+    }
+  });
+  if (!d.shares_storage(dst)) {
+    dst.copy_(d);
+  }
+}
+
+double sum_all(const Tensor& t) {
+  const Tensor d = as_dense(t, DType::f64);
+  double s = 0.0;
+  for (const double v : d.data<double>()) {
+    s += v;
+  }
+  return s;
+}
+
+double dot_all(const Tensor& a, const Tensor& b) {
+  check_same_shape("dot_all", a, b);
+  const Tensor da = as_dense(a, DType::f64);
+  const Tensor db = as_dense(b, DType::f64);
+  const auto x = da.data<double>();
+  const auto y = db.data<double>();
+  double s = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    s += x[i] * y[i];
+  }
+  return s;
+}
+
+double max_abs(const Tensor& t) {
+  const Tensor d = as_dense(t, DType::f64);
+  double m = 0.0;
+  for (const double v : d.data<double>()) {
+    m = std::max(m, std::abs(v));
+  }
+  return m;
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  check_same_shape("max_abs_diff", a, b);
+  const Tensor da = as_dense(a, DType::f64);
+  const Tensor db = as_dense(b, DType::f64);
+  const auto x = da.data<double>();
+  const auto y = db.data<double>();
+  double m = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    m = std::max(m, std::abs(x[i] - y[i]));
+  }
+  return m;
+}
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
+  if (a.shape() != b.shape()) {
+    return false;
+  }
+  const Tensor da = as_dense(a, DType::f64);
+  const Tensor db = as_dense(b, DType::f64);
+  const auto x = da.data<double>();
+  const auto y = db.data<double>();
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (!(std::abs(x[i] - y[i]) <= atol + rtol * std::abs(y[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace normlab

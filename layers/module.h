@@ -1,0 +1,73 @@
+// layers/module.h: the base of every layer and model, in PyTorch's shape.
+// A module owns its parameters (Variables that require a gradient) and buffers (Tensors such as
+// BatchNorm's running statistics) as members and registers pointers to them under a name; children
+// are registered the same way, so names are hierarchical: "features.0.weight".
+// Two forwards: forward(Variable) records the graph for training; infer(Tensor) computes the same
+// output without recording anything (evaluation, probing). Modules are neither copied nor moved,
+// because the registered pointers point into them; hold them by std::unique_ptr.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "autograd/variable.h"
+
+namespace normlab {
+
+using StateDict = std::map<std::string, Tensor>;
+
+class Module {
+ public:
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+  virtual ~Module() = default;
+
+  virtual Variable forward(const Variable& x) = 0;
+  // Same output as forward, no graph. The default runs forward on a detached copy of x and drops the
+  // graph; layers override it to skip saving what only backward needs.
+  virtual Tensor infer(const Tensor& x);
+  virtual std::string type_name() const = 0;  // "Conv2d", "GroupNorm", ...
+  virtual std::string extra_repr() const { return {}; }  // "3, 16, kernel_size=3"
+
+  virtual void train(bool on = true);  // recursive
+  void eval() { train(false); }
+  bool is_training() const noexcept { return training_; }
+
+  std::vector<std::pair<std::string, Variable*>> named_parameters();
+  std::vector<std::pair<std::string, Tensor*>> named_buffers();
+  std::vector<std::pair<std::string, Module*>> named_children() const { return children_; }
+  std::vector<Variable*> parameters();
+  std::int64_t num_parameters();
+  void zero_grad();
+  void to(DType dtype);  // converts every parameter and buffer (e.g. to float64 for gradcheck)
+
+  StateDict state_dict();  // parameters and buffers by hierarchical name
+  // Loads tensors by name. Checks every name and shape first and changes nothing on a mismatch;
+  // with strict, missing and unexpected names are errors too.
+  void load_state_dict(const StateDict& state, bool strict = true);
+
+  std::string to_string() const;  // PyTorch-like tree
+
+ protected:
+  void register_parameter(std::string name, Variable* parameter);
+  void register_buffer(std::string name, Tensor* buffer);
+  void register_module(std::string name, Module* child);
+
+ private:
+  void collect_parameters(const std::string& prefix,
+                          std::vector<std::pair<std::string, Variable*>>& out);
+  void collect_buffers(const std::string& prefix, std::vector<std::pair<std::string, Tensor*>>& out);
+  void print(std::string& out, int indent) const;
+
+  bool training_ = true;
+  std::vector<std::pair<std::string, Variable*>> params_;
+  std::vector<std::pair<std::string, Tensor*>> buffers_;
+  std::vector<std::pair<std::string, Module*>> children_;
+};
+
+}  // namespace normlab
