@@ -1,0 +1,13 @@
+// tools/commands.h: each subcommand of the normlab command adds itself to the CLI11 app here.
+// One file per subcommand: tools/cmd_<name>.cpp.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace normlab {
+
+void add_demo_command(CLI::App& app);
+
+}  // namespace normlab

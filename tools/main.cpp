@@ -1,0 +1,33 @@
+// tools/main.cpp: the normlab command. The only place that catches normlab errors and exits:
+// an Error becomes one line on stderr and exit status 2.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "core/error.h"
+#include "tools/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"normlab: normalization layers, their gradients, and tiny CNNs on a CPU"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "normlab 0.1.0");
+  normlab::add_demo_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version (also of a subcommand) arrive here as "success" parse errors.
+    if (e.get_exit_code() == 0) {
+      return app.exit(e);
+    }
+    std::fprintf(stderr, "normlab: %s\n", e.what());
+    return 2;
+  } catch (const normlab::Error& e) {
+    std::fprintf(stderr, "normlab: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "normlab: internal error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
