@@ -1,0 +1,76 @@
+// layers/norm/batch_norm.h: Batch Normalization (Ioffe & Szegedy 2015, arXiv:1502.03167) for
+// x of shape (N, C), (N, C, L) or (N, C, H, W) (up to 5-D), PyTorch's BatchNorm1d/2d/3d in one
+// class. S_i = {k : k_C = i_C}, the layout (N, C, H·W) (GN paper eq. 3). Affine: per channel γ_c,
+// β_c. Training normalizes with the biased batch variance and updates running_var with the unbiased
+// one; evaluation uses the running statistics, with its own backward.
+// docs/normalization/batch_norm.md
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "layers/module.h"
+
+namespace normlab {
+
+struct BatchNormOptions {
+  double eps = 1e-5;
+  // Weight of the new batch in the running averages; nullopt: the cumulative average
+  // (factor 1/num_batches_tracked), as PyTorch's momentum=None.
+  std::optional<double> momentum = 0.1;
+  bool affine = true;
+  bool track_running_stats = true;
+  DType dtype = DType::f32;
+};
+
+// The batch statistics of one training forward, per channel: μ_B, σ²_B (biased) and m = N·H·W.
+struct BatchStats {
+  std::vector<double> mean, var;
+  std::int64_t m = 0;
+};
+
+// Training mode (eq. BN1–BN4): normalizes with the batch statistics and records a node whose
+// backward is eq. BN5–BN8. weight and bias (C) may be undefined (no affine). When stats is not
+// null it receives μ_B and σ²_B. ValueError when a channel has a single value (m = 1).
+Variable batch_norm_train(const Variable& x, const Variable& weight, const Variable& bias,
+                          double eps, BatchStats* stats = nullptr);
+
+// Evaluation mode (eq. BN9): normalizes with the given running statistics, which are constants,
+// so the backward is eq. BN10: dx = γ_c·rstd_run_c·dy.
+Variable batch_norm_eval(const Variable& x, const Tensor& running_mean, const Tensor& running_var,
+                         const Variable& weight, const Variable& bias, double eps);
+
+// running ← (1 − f)·running + f·batch with f = momentum, or 1/num_batches_tracked without one;
+// running_var takes the unbiased σ²_B·m/(m − 1) (eq. BN11). Shared with InstanceNorm2d.
+void update_running_stats(Tensor& running_mean, Tensor& running_var, const BatchStats& stats,
+                          double factor);
+
+class BatchNorm final : public Module {
+ public:
+  explicit BatchNorm(std::int64_t num_features, const BatchNormOptions& options = {});
+
+  Variable forward(const Variable& x) override;
+  Tensor infer(const Tensor& x) override;
+  std::string type_name() const override { return "BatchNorm"; }
+  std::string extra_repr() const override;
+
+  std::int64_t num_features() const noexcept { return num_features_; }
+  const BatchNormOptions& options() const noexcept { return options_; }
+  Variable& weight() noexcept { return weight_; }            // γ (C); undefined without affine
+  Variable& bias() noexcept { return bias_; }                // β (C); undefined without affine
+  Tensor& running_mean() noexcept { return running_mean_; }  // (C); undefined without tracking
+  Tensor& running_var() noexcept { return running_var_; }    // (C), unbiased
+  Tensor& num_batches_tracked() noexcept { return num_batches_tracked_; }  // int64 scalar
+
+ private:
+  Variable run(const Variable& x, const Variable& weight, const Variable& bias);
+
+  std::int64_t num_features_;
+  BatchNormOptions options_;
+  Variable weight_, bias_;
+  Tensor running_mean_, running_var_, num_batches_tracked_;
+};
+
+}  // namespace normlab

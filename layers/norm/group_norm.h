@@ -1,0 +1,53 @@
+// layers/norm/group_norm.h: Group Normalization (Wu & He 2018, arXiv:1803.08494) for x (N, C, *).
+// S_i = {k : k_N = i_N, ⌊k_C/(C/G)⌋ = ⌊i_C/(C/G)⌋}, the layout (1, N·G, (C/G)·H·W) (eq. 7).
+// Affine: per channel γ_c, β_c (eq. 6), as in PyTorch. G = 1 is LayerNorm over (C, H, W) with a
+// per-channel affine, G = C is InstanceNorm. docs/normalization/group_norm.md
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "layers/module.h"
+#include "layers/norm/norm_core.h"
+
+namespace normlab {
+
+struct GroupNormOptions {
+  double eps = 1e-5;
+  bool affine = true;
+  DType dtype = DType::f32;
+};
+
+// S_i of eq. 7 for x (N, C, *); ShapeError when G does not divide C.
+SetLayout group_norm_layout(const Shape& shape, std::int64_t G);
+
+// y = γ_c·x̂ + β_c with x̂ normalized over each (sample, group) (eq. GN1–GN4); the node's backward
+// is eq. GN5–GN8. weight and bias (C) may be undefined.
+Variable group_norm(const Variable& x, std::int64_t num_groups, const Variable& weight,
+                    const Variable& bias, double eps);
+
+class GroupNorm final : public Module {
+ public:
+  // PyTorch's argument order: nn.GroupNorm(num_groups, num_channels). ShapeError at construction
+  // when num_groups does not divide num_channels.
+  GroupNorm(std::int64_t num_groups, std::int64_t num_channels,
+            const GroupNormOptions& options = {});
+
+  Variable forward(const Variable& x) override;
+  Tensor infer(const Tensor& x) override;
+  std::string type_name() const override { return "GroupNorm"; }
+  std::string extra_repr() const override;
+
+  std::int64_t num_groups() const noexcept { return num_groups_; }
+  std::int64_t num_channels() const noexcept { return num_channels_; }
+  const GroupNormOptions& options() const noexcept { return options_; }
+  Variable& weight() noexcept { return weight_; }  // γ (C); undefined without affine
+  Variable& bias() noexcept { return bias_; }      // β (C)
+
+ private:
+  std::int64_t num_groups_, num_channels_;
+  GroupNormOptions options_;
+  Variable weight_, bias_;
+};
+
+}  // namespace normlab

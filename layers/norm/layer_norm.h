@@ -1,0 +1,51 @@
+// layers/norm/layer_norm.h: Layer Normalization (Ba, Kiros & Hinton 2016, arXiv:1607.06450) over
+// the trailing dimensions `normalized_shape` of x (*, normalized_shape), as PyTorch's nn.LayerNorm.
+// S_i = every element of one leading index, the layout (1, S, D) with D = ∏ normalized_shape
+// (GN paper eq. 4). Affine: elementwise γ_d, β_d of shape normalized_shape (PyTorch's choice).
+// docs/normalization/layer_norm.md
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "layers/module.h"
+#include "layers/norm/norm_core.h"
+
+namespace normlab {
+
+struct LayerNormOptions {
+  double eps = 1e-5;
+  bool elementwise_affine = true;
+  DType dtype = DType::f32;
+};
+
+// The statistics layout (1, S, D) for x whose trailing dims equal normalized_shape; ShapeError
+// otherwise. op names the caller in the message.
+SetLayout layer_norm_layout(std::string_view op, const Shape& x, const Shape& normalized_shape);
+
+// y = γ_d·x̂ + β_d, x̂ normalized over the trailing normalized_shape (eq. LN1–LN4); the node's
+// backward is eq. LN5–LN8. weight and bias (normalized_shape) may be undefined.
+Variable layer_norm(const Variable& x, const Shape& normalized_shape, const Variable& weight,
+                    const Variable& bias, double eps);
+
+class LayerNorm final : public Module {
+ public:
+  explicit LayerNorm(Shape normalized_shape, const LayerNormOptions& options = {});
+
+  Variable forward(const Variable& x) override;
+  Tensor infer(const Tensor& x) override;
+  std::string type_name() const override { return "LayerNorm"; }
+  std::string extra_repr() const override;
+
+  const Shape& normalized_shape() const noexcept { return normalized_shape_; }
+  const LayerNormOptions& options() const noexcept { return options_; }
+  Variable& weight() noexcept { return weight_; }  // γ (normalized_shape); undefined without affine
+  Variable& bias() noexcept { return bias_; }      // β (normalized_shape)
+
+ private:
+  Shape normalized_shape_;
+  LayerNormOptions options_;
+  Variable weight_, bias_;
+};
+
+}  // namespace normlab

@@ -1,0 +1,97 @@
+// layers/norm/norm_core.h: the one statistics-and-normalize core of the normalization family.
+// GN paper (Wu & He 2018, arXiv:1803.08494), eq. 1–7: x̂_i = (x_i − μ_i)/σ_i with μ_i, σ_i taken
+// over a set S_i; BN, LN, IN and GN differ only in S_i. Viewed as a 3-D array (outer, sets, inner),
+// every one of those sets is "fix the middle index s, range over (a, d)".
+// Derivation of the backward: docs/normalization/derivation.md, eq. D1–D5.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "autograd/variable.h"
+#include "core/tensor.h"
+
+namespace normlab {
+
+// x viewed as (outer, sets, inner); set s = { x[a][s][d] : all a, d };  m = outer · inner.
+//   BatchNorm     S_i = {k : k_C = i_C}                              (N, C,   H·W)        eq. 3
+//   LayerNorm     S_i = {k : k_N = i_N}                              (1, N,   C·H·W)      eq. 4
+//   InstanceNorm  S_i = {k : k_N = i_N, k_C = i_C}                   (1, N·C, H·W)        eq. 5
+//   GroupNorm     S_i = {k : k_N = i_N, ⌊k_C/(C/G)⌋ = ⌊i_C/(C/G)⌋}   (1, N·G, (C/G)·H·W)  eq. 7
+struct SetLayout {
+  std::int64_t outer = 1, sets = 1, inner = 1;
+  std::int64_t m() const { return outer * inner; }
+};
+
+// (N, C, H·W) for x of shape (N, C, *): the set of a channel. BN's S_i (eq. 3), and the layout of
+// every per-channel affine reduction (dγ_c, dβ_c) in the family.
+SetLayout channel_layout(const Shape& shape);
+
+// ---- kernels: unchecked, raw pointers, contiguous memory ----
+
+// eq. D0:  μ_s = (1/m) Σ_{k∈S_s} x_k,   σ²_s = (1/m) Σ_{k∈S_s} (x_k − μ_s)²   (biased), in double.
+// One pass over memory: each contiguous row of `inner` values is reduced two-pass while it is in
+// cache, and the rows are merged with Chan, Golub & LeVeque's update, never E[x²] − E[x]².
+// x: (outer, sets, inner); mean, var: (sets)
+template <class T>
+void set_mean_var(const T* x, SetLayout L, double* mean, double* var);
+
+// eq. 1:  x̂_k = (x_k − μ_s) · rstd_s, computed in double.   x, xhat: (outer, sets, inner)
+template <class T>
+void set_normalize_forward(const T* x, const double* mean, const double* rstd, SetLayout L,
+                           T* xhat);
+
+// eq. D4, given g = ∂L/∂x̂:
+//   ∂L/∂x_k = rstd_s / m · ( m·g_k − Σ_{j∈S_s} g_j − x̂_k · Σ_{j∈S_s} g_j·x̂_j )
+// g, xhat, dx: (outer, sets, inner); rstd: (sets)
+template <class T>
+void set_normalize_backward(const T* g, const T* xhat, const double* rstd, SetLayout L, T* dx);
+
+// Per set: sum_a[s] = Σ_{k∈S_s} a_k and, when b is not null, sum_ab[s] = Σ_{k∈S_s} a_k·b_k.
+// With the affine's layout these are dβ = Σ dy and dγ = Σ dy·x̂ (eq. D5).
+template <class T>
+void set_sums(const T* a, const T* b, SetLayout L, double* sum_a, double* sum_ab);
+
+// eq. 6 with the affine's own layout:  y_k = γ_s·x̂_k + β_s   (gamma null: γ = 1; beta null: β = 0)
+template <class T>
+void set_affine_forward(const T* xhat, const T* gamma, const T* beta, SetLayout L, T* y);
+
+// The affine's backward to x̂:  g_k = γ_s · dy_k   (gamma null: g = dy)
+template <class T>
+void set_scale(const T* dy, const T* gamma, SetLayout L, T* g);
+
+// ---- Tensor-level plumbing the layers share ----
+
+// rstd_s = 1 / sqrt(σ²_s + ε)
+std::vector<double> rstd_from_var(const std::vector<double>& var, double eps);
+
+// ValueError "op: eps must be positive and finite (eps: ...)".
+void check_eps(std::string_view op, double eps);
+
+// x (N, C, *): ShapeError unless x has between min_ndim and max_ndim dimensions and C channels.
+void check_channels(std::string_view op, const Tensor& x, std::int64_t channels, int min_ndim,
+                    int max_ndim);
+
+// The affine parameters' tensors (undefined when the layer has none), checked against x's dtype
+// and against `numel` elements.
+Tensor affine_tensor(std::string_view op, const Variable& p, const Tensor& x, std::int64_t numel,
+                     std::string_view name);
+
+// The elements of an optional (possibly undefined) contiguous tensor, or null.
+template <class T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>().data() : nullptr;
+}
+
+// p without its history (undefined stays undefined): infer() runs a forward that records nothing.
+Variable frozen(const Variable& p);
+
+// running ← (1 − f)·running + f·value, element by element (value in double).
+void blend_(Tensor& running, const std::vector<double>& value, double factor);
+
+// Per-set values as a float tensor of shape (sets) in `dtype`.
+Tensor to_tensor(const std::vector<double>& values, DType dtype);
+std::vector<double> to_doubles(const Tensor& t);
+
+}  // namespace normlab
