@@ -9,5 +9,6 @@ class App;
 namespace normlab {
 
 void add_demo_command(CLI::App& app);
+void add_data_command(CLI::App& app);
 
 }  // namespace normlab
