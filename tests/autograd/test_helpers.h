@@ -1,0 +1,66 @@
+// tests/autograd/test_helpers.h: leaves, gradcheck and value assertions shared by the autograd
+// tests.
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <utility>
+#include <vector>
+
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
+#include "core/random.h"
+
+namespace normlab::test {
+
+// Tight enough that a wrong factor or a dropped term fails, loose enough for central differences
+// in float64 (truncation ~h², round-off ~1e-16/h).
+inline GradcheckOptions tight() {
+  return {.step = 1e-6, .atol = 1e-7, .rtol = 1e-5};
+}
+
+// A float64 leaf with standard-normal values that requires a gradient.
+inline Variable leaf(Shape shape, Rng& rng) {
+  return Variable(randn(std::move(shape), DType::f64, rng), true);
+}
+
+// Like leaf, with values in [lo, hi) (for log, sqrt, pow, div denominators).
+inline Variable uniform_leaf(Shape shape, Rng& rng, double lo, double hi) {
+  return Variable(rand_uniform(std::move(shape), DType::f64, rng, lo, hi), true);
+}
+
+// A leaf of `shape` whose data is a non-contiguous view: a tensor stored with dims 0 and 1 swapped,
+// then transposed back.
+inline Variable transposed_leaf(Shape shape, Rng& rng, double lo = 0.0, double hi = 0.0) {
+  std::swap(shape[0], shape[1]);
+  Tensor t = lo < hi ? rand_uniform(shape, DType::f64, rng, lo, hi) : randn(shape, DType::f64, rng);
+  Tensor view = t.transpose(0, 1);
+  REQUIRE_FALSE(view.is_contiguous());
+  return Variable(view, true);
+}
+
+// REQUIREs that the hand-written backward of f agrees with central differences at inputs.
+inline void require_gradcheck(const GradcheckFunction& f, const std::vector<Variable>& inputs,
+                              const GradcheckOptions& options = tight()) {
+  const GradcheckReport r = gradcheck(f, inputs, options);
+  INFO(r.worst());
+  REQUIRE(r.ok());
+}
+
+// REQUIREs t to have `shape` and the row-major values `want`, each within tol.
+inline void require_values(const Tensor& t, const Shape& shape, const std::vector<double>& want,
+                           double tol = 1e-12) {
+  REQUIRE(t.shape() == shape);
+  const Tensor d = t.to(DType::f64).contiguous();
+  const auto got = d.data<double>();
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    INFO("element " << i);
+    REQUIRE(got[i] == Approx(want[i]).margin(tol).epsilon(tol));
+  }
+}
+
+inline Tensor values(Shape shape, const std::vector<double>& v, DType dtype = DType::f64) {
+  return Tensor::from_vector(std::move(shape), v, dtype);
+}
+
+}  // namespace normlab::test
