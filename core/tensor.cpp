@@ -125,6 +125,9 @@ std::int64_t Tensor::dim(int axis) const {
 }
 
 bool Tensor::is_contiguous() const noexcept {
+  if (numel() == 0) {
+    return true;  // no element to misplace (as in PyTorch); Tensor::empty gives such shapes
+  }
   std::int64_t expected = 1;
   for (std::size_t i = shape_.size(); i-- > 0;) {
     if (shape_[i] != 1 && strides_[i] != expected) {
