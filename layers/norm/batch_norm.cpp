@@ -139,23 +139,19 @@ Variable batch_norm_train(const Variable& x, const Variable& weight, const Varia
   return make_output(y, node, {x, weight, bias});
 }
 
-Variable batch_norm_eval(const Variable& x, const Tensor& running_mean, const Tensor& running_var,
-                         const Variable& weight, const Variable& bias, double eps) {
+Variable batch_norm_with_constants(const Variable& x, const std::vector<double>& mean,
+                                   std::vector<double> rstd, const Variable& weight,
+                                   const Variable& bias) {
   constexpr std::string_view op = "batch_norm_eval";
   check_channels(op, x.data(), x.data().ndim() >= 2 ? x.data().dim(1) : 0, 2, 5);
-  check_eps(op, eps);
   const Tensor xc = x.data().contiguous();
   const SetLayout L = channel_layout(xc.shape());
-  if (running_mean.numel() != L.sets || running_var.numel() != L.sets) {
-    throw ShapeError(
-        fmt::format("{}: running statistics do not match the {} channels ({}, {}, x: {})", op,
-                    L.sets, describe("running_mean", running_mean),
-                    describe("running_var", running_var), to_string(xc.shape())));
+  if (std::ssize(mean) != L.sets || std::ssize(rstd) != L.sets) {
+    throw ShapeError(fmt::format("{}: {} means and {} rstds for {} channels (x: {})", op,
+                                 mean.size(), rstd.size(), L.sets, to_string(xc.shape())));
   }
   const Tensor gamma = affine_tensor(op, weight, xc, L.sets, "weight");
   const Tensor beta = bias_tensor(op, bias, xc, L.sets);
-  const std::vector<double> mean = to_doubles(running_mean);
-  std::vector<double> rstd = rstd_from_var(to_doubles(running_var), eps);
   Tensor xhat = Tensor::empty(xc.shape(), xc.dtype());
   Tensor y = Tensor::empty(xc.shape(), xc.dtype());
   visit_float(xc.dtype(), op, [&]<class T>() {
@@ -171,6 +167,22 @@ Variable batch_norm_eval(const Variable& x, const Tensor& running_mean, const Te
     node->eval = true;
   }
   return make_output(y, node, {x, weight, bias});
+}
+
+Variable batch_norm_eval(const Variable& x, const Tensor& running_mean, const Tensor& running_var,
+                         const Variable& weight, const Variable& bias, double eps) {
+  constexpr std::string_view op = "batch_norm_eval";
+  check_channels(op, x.data(), x.data().ndim() >= 2 ? x.data().dim(1) : 0, 2, 5);
+  check_eps(op, eps);
+  const std::int64_t C = x.data().dim(1);
+  if (running_mean.numel() != C || running_var.numel() != C) {
+    throw ShapeError(
+        fmt::format("{}: running statistics do not match the {} channels ({}, {}, x: {})", op, C,
+                    describe("running_mean", running_mean), describe("running_var", running_var),
+                    to_string(x.shape())));
+  }
+  return batch_norm_with_constants(x, to_doubles(running_mean),
+                                   rstd_from_var(to_doubles(running_var), eps), weight, bias);
 }
 
 void update_running_stats(Tensor& running_mean, Tensor& running_var, const BatchStats& stats,

@@ -42,6 +42,13 @@ Variable batch_norm_train(const Variable& x, const Variable& weight, const Varia
 Variable batch_norm_eval(const Variable& x, const Tensor& running_mean, const Tensor& running_var,
                          const Variable& weight, const Variable& bias, double eps);
 
+// eq. BN9 and BN10 with the per-channel constants given directly: x̂ = (x − mean_c)·rstd_c,
+// y = γ_c·x̂ + β_c, dx = γ_c·rstd_c·dy. Batch Renormalization's and the estimated batch norm's
+// evaluation use it. mean, rstd: (C)
+Variable batch_norm_with_constants(const Variable& x, const std::vector<double>& mean,
+                                   std::vector<double> rstd, const Variable& weight,
+                                   const Variable& bias);
+
 // running ← (1 − f)·running + f·batch with f = momentum, or 1/num_batches_tracked without one;
 // running_var takes the unbiased σ²_B·m/(m − 1) (eq. BN11). Shared with InstanceNorm2d.
 void update_running_stats(Tensor& running_mean, Tensor& running_var, const BatchStats& stats,

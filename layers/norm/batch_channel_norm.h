@@ -1,0 +1,116 @@
+// layers/norm/batch_channel_norm.h: Batch-Channel Normalization (Qiao et al. 2019, "Micro-Batch
+// Training with Batch-Channel Normalization and Weight Standardization", arXiv:1903.10520), as
+// labml implements it (labml_nn/normalization/batch_channel_norm): a batch normalization, by
+// default with estimated statistics, followed by a channel normalization, which is GroupNorm with a
+// per-group (not per-channel) affine. docs/normalization/batch_channel_norm.md
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "layers/module.h"
+#include "layers/norm/batch_norm.h"
+
+namespace normlab {
+
+// ---- estimated batch norm: normalizes with moving averages, even in training ----
+
+struct EstimatedBatchNormOptions {
+  double eps = 1e-5;
+  double momentum = 0.1;
+  bool affine = true;
+  DType dtype = DType::f32;
+};
+
+// Training first moves the estimates toward the batch (eq. BCN1, no gradient through them), then
+// both modes compute y = γ_c·(x − μ̂_c)/sqrt(σ̂²_c + ε) + β_c (eq. BCN2) with BatchNorm's
+// eval-mode node: dx = γ_c·rstd̂_c·dy (eq. BN10). σ̂² moves toward the biased batch variance.
+class EstimatedBatchNorm final : public Module {
+ public:
+  explicit EstimatedBatchNorm(std::int64_t channels, const EstimatedBatchNormOptions& options = {});
+
+  Variable forward(const Variable& x) override;
+  Tensor infer(const Tensor& x) override;
+  std::string type_name() const override { return "EstimatedBatchNorm"; }
+  std::string extra_repr() const override;
+
+  Variable& weight() noexcept { return weight_; }            // γ (C)
+  Variable& bias() noexcept { return bias_; }                // β (C)
+  Tensor& running_mean() noexcept { return running_mean_; }  // μ̂ (C), labml's exp_mean
+  Tensor& running_var() noexcept { return running_var_; }    // σ̂² (C), labml's exp_var
+
+ private:
+  Variable run(const Variable& x, const Variable& weight, const Variable& bias);
+
+  std::int64_t channels_;
+  EstimatedBatchNormOptions options_;
+  Variable weight_, bias_;
+  Tensor running_mean_, running_var_;
+};
+
+// ---- channel norm: group statistics, per-group affine ----
+
+struct ChannelNormOptions {
+  double eps = 1e-5;
+  bool affine = true;
+  DType dtype = DType::f32;
+};
+
+// y = γ_g·x̂ + β_g with x̂ normalized over each (sample, group) as in GroupNorm (eq. BCN3, BCN4)
+// and the affine per group g (eq. BCN5); backward eq. BCN6–BCN9. weight and bias: (G) or undefined.
+Variable channel_norm(const Variable& x, std::int64_t groups, const Variable& weight,
+                      const Variable& bias, double eps);
+
+class ChannelNorm final : public Module {
+ public:
+  // labml's argument order: ChannelNorm(channels, groups). ShapeError unless groups divides
+  // channels.
+  ChannelNorm(std::int64_t channels, std::int64_t groups, const ChannelNormOptions& options = {});
+
+  Variable forward(const Variable& x) override;
+  Tensor infer(const Tensor& x) override;
+  std::string type_name() const override { return "ChannelNorm"; }
+  std::string extra_repr() const override;
+
+  Variable& weight() noexcept { return weight_; }  // γ (G)
+  Variable& bias() noexcept { return bias_; }      // β (G)
+
+ private:
+  std::int64_t channels_, groups_;
+  ChannelNormOptions options_;
+  Variable weight_, bias_;
+};
+
+// ---- batch-channel norm ----
+
+struct BatchChannelNormOptions {
+  double eps = 1e-5;
+  double momentum = 0.1;
+  bool estimate = true;  // EstimatedBatchNorm (labml's default) or a plain BatchNorm
+  DType dtype = DType::f32;
+};
+
+// Children "batch_norm" (EstimatedBatchNorm, or BatchNorm when estimate is false) and
+// "channel_norm" (ChannelNorm). Input (N, C, *).
+class BatchChannelNorm final : public Module {
+ public:
+  BatchChannelNorm(std::int64_t channels, std::int64_t groups,
+                   const BatchChannelNormOptions& options = {});
+
+  Variable forward(const Variable& x) override;
+  Tensor infer(const Tensor& x) override;
+  std::string type_name() const override { return "BatchChannelNorm"; }
+  std::string extra_repr() const override;
+
+  Module& batch_norm() noexcept { return *batch_norm_; }
+  ChannelNorm& channel_norm() noexcept { return *channel_norm_; }
+
+ private:
+  std::int64_t channels_, groups_;
+  BatchChannelNormOptions options_;
+  std::unique_ptr<Module> batch_norm_;
+  std::unique_ptr<ChannelNorm> channel_norm_;
+};
+
+}  // namespace normlab
