@@ -13,18 +13,20 @@ namespace normlab {
 
 namespace {
 
-// Post-order DFS without recursion, so deep graphs (long training unrolls) cannot overflow the stack.
-std::vector<Node*> topological_order(Node* root) {
-  std::vector<Node*> order;
+// Post-order DFS without recursion, so deep graphs (long training unrolls) cannot overflow the
+// stack. The order owns its nodes: the walk clears each node's inputs as it goes (without
+// retain_graph), which would otherwise destroy the nodes below it before their turn.
+std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root) {
+  std::vector<std::shared_ptr<Node>> order;
   std::unordered_set<Node*> visited;
-  std::vector<std::pair<Node*, std::size_t>> stack{{root, 0}};
-  visited.insert(root);
+  std::vector<std::pair<std::shared_ptr<Node>, std::size_t>> stack{{root, 0}};
+  visited.insert(root.get());
   while (!stack.empty()) {
     auto& [node, next] = stack.back();
     if (next < node->inputs.size()) {
       const Variable& in = node->inputs[next++];
-      Node* child = in.defined() ? in.grad_fn().get() : nullptr;
-      if (child != nullptr && visited.insert(child).second) {
+      const std::shared_ptr<Node> child = in.defined() ? in.grad_fn() : nullptr;
+      if (child != nullptr && visited.insert(child.get()).second) {
         stack.emplace_back(child, 0);
       }
     } else {
@@ -59,8 +61,9 @@ void run_backward(const Variable& root, const Tensor& grad_output, bool retain_g
     seed = Tensor::ones(root.shape(), root.dtype());
   }
   if (seed.shape() != root.shape()) {
-    throw ShapeError(fmt::format("backward: grad_output shape differs from the output (y: {}, dy: {})",
-                                 to_string(root.shape()), to_string(seed.shape())));
+    throw ShapeError(
+        fmt::format("backward: grad_output shape differs from the output (y: {}, dy: {})",
+                    to_string(root.shape()), to_string(seed.shape())));
   }
   seed = seed.to(root.dtype());
   if (root.is_leaf()) {
@@ -72,7 +75,8 @@ void run_backward(const Variable& root, const Tensor& grad_output, bool retain_g
 
   std::unordered_map<Node*, Tensor> grads;
   grads[root.grad_fn().get()] = seed;
-  for (Node* node : topological_order(root.grad_fn().get())) {
+  for (const std::shared_ptr<Node>& owned : topological_order(root.grad_fn())) {
+    Node* node = owned.get();
     auto it = grads.find(node);
     if (it == grads.end()) {
       continue;  // no gradient flows into this node
@@ -96,9 +100,9 @@ void run_backward(const Variable& root, const Tensor& grad_output, bool retain_g
         continue;
       }
       if (dxs[i].shape() != in.shape()) {
-        throw ShapeError(fmt::format("backward: {} returned a gradient of shape {} for input {} of shape {}",
-                                     node->name(), to_string(dxs[i].shape()), i,
-                                     to_string(in.shape())));
+        throw ShapeError(
+            fmt::format("backward: {} returned a gradient of shape {} for input {} of shape {}",
+                        node->name(), to_string(dxs[i].shape()), i, to_string(in.shape())));
       }
       if (in.grad_fn()) {
         accumulate(grads[in.grad_fn().get()], dxs[i]);
