@@ -50,8 +50,8 @@ std::vector<std::int64_t> class_counts(const Dataset& d);
 // Per-channel mean and standard deviation of the pixels scaled to [0, 1], over every image of d
 // (use the training split). Two passes with double accumulators; std is the population std.
 struct ChannelStats {
-  std::vector<double> mean;  // (C)
-  std::vector<double> std;   // (C)
+  std::vector<double> mean{};  // (C)
+  std::vector<double> std{};   // (C)
 };
 ChannelStats channel_stats(const Dataset& d);
 

@@ -27,9 +27,9 @@ struct LoaderOptions {
   bool shuffle = true;     // a new seeded permutation each epoch; false: dataset order
   bool drop_last = false;  // drop the last, smaller batch
   std::uint64_t seed = 0;
-  AugmentOptions augment;  // off by default (use it for the training split only)
-  ChannelStats normalize;  // x̂ = (x/255 − μ_c)/σ_c; empty: x/255
-  bool prefetch = true;    // prepare the next batches on a background thread
+  AugmentOptions augment{};  // off by default (use it for the training split only)
+  ChannelStats normalize{};  // x̂ = (x/255 − μ_c)/σ_c; empty: x/255
+  bool prefetch = true;      // prepare the next batches on a background thread
 };
 
 struct Batch {

@@ -16,7 +16,7 @@ namespace normlab {
 struct PreviewOptions {
   std::int64_t columns = 4;  // samples per row of the grid
   std::int64_t scale = 0;    // pixel enlargement; 0: chosen so an image is about 96 pixels
-  AugmentOptions augment;    // what the right image of each pair shows
+  AugmentOptions augment{};  // what the right image of each pair shows
   std::uint64_t seed = 0;    // image k is augmented with Rng(derive_seed(seed, 0, k))
 };
 

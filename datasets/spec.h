@@ -37,7 +37,7 @@ DatasetSpec parse_dataset_spec(std::string_view text);
 std::string to_string(const DatasetSpec& spec);  // "cifar10 /data/cifar-10-batches-bin"
 
 struct DatasetLoadOptions {
-  FolderOptions folder;  // image size, channels for `folder`
+  FolderOptions folder{};  // image size, channels for `folder`
   Cifar100Labels cifar100_labels = Cifar100Labels::fine;
 };
 
