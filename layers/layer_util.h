@@ -1,0 +1,32 @@
+// layers/layer_util.h: small pieces the layer files share: a PyTorch-style int-or-pair size and
+// the "does input i of this node need a gradient" test every hand-written backward asks first.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "autograd/node.h"
+
+namespace normlab {
+
+// A 2-D size given as one int (both axes) or a pair, like PyTorch's kernel_size=3 / (3, 5).
+struct Size2d {
+  std::int64_t h = 1, w = 1;
+  constexpr Size2d(std::int64_t both) : h(both), w(both) {}  // NOLINT: implicit, as in PyTorch
+  constexpr Size2d(std::int64_t vh, std::int64_t vw) : h(vh), w(vw) {}
+  bool operator==(const Size2d&) const = default;
+  std::string repr() const {  // "3" when square, else "(3, 5)"
+    return h == w ? std::to_string(h) : "(" + std::to_string(h) + ", " + std::to_string(w) + ")";
+  }
+};
+
+namespace detail {
+
+// True when input i of a recorded node receives a gradient; a backward skips the others' work.
+inline bool needs_grad(const Node& node, std::size_t i) {
+  return i < node.inputs.size() && node.inputs[i].defined() && node.inputs[i].requires_grad();
+}
+
+}  // namespace detail
+}  // namespace normlab

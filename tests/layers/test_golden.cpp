@@ -1,0 +1,62 @@
+// Every layer against PyTorch 1.13 (tools/gen_layer_goldens.py, tests/golden/layers/): the layer is
+// built through the layer table from the manifest's options, loaded with torch's parameters, and
+// its output and gradients (input, weight, bias) are compared in float32 (1e-5 relative) and in
+// float64 (1e-10 relative; the references are float64).
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/npy.h"
+#include "layers/layer_table.h"
+#include "tests/layers/layer_test_helpers.h"
+
+using namespace normlab;
+using namespace normlab::test;
+
+namespace {
+
+const std::string kDir = NORMLAB_SOURCE_DIR "/tests/golden/layers/";
+
+nlohmann::json load_manifest() {
+  std::ifstream in(kDir + "manifest.json");
+  REQUIRE(in.good());
+  return nlohmann::json::parse(in);
+}
+
+void check_case(const nlohmann::json& c, DType dtype, double rtol) {
+  const std::string name = c["name"];
+  const auto& files = c["files"];
+  const auto file = [&](const std::string& key) {
+    return read_npy(kDir + files[key].get<std::string>());
+  };
+  INFO("case " << name << " in " << dtype_name(dtype));
+  Rng rng(1);
+  const LayerOptions options = c["options"].get<LayerOptions>();
+  std::unique_ptr<Module> layer = make_layer(c["layer"].get<std::string>(), options, dtype, rng);
+  StateDict state;
+  for (const auto& p : c["parameters"]) {
+    state[p.get<std::string>()] = file(p.get<std::string>());
+  }
+  layer->load_state_dict(state);  // strict: the parameter names match torch's
+
+  const Variable x(file("input").to(dtype), true);
+  const Variable y = layer->forward(x);
+  require_close(y.data(), file("output"), rtol, name + " output");
+  require_close(layer->infer(x.data()), file("output"), rtol, name + " infer");
+  y.backward(file("grad_output").to(dtype));
+  require_close(x.grad(), file("grad_input"), rtol, name + " grad_input");
+  for (auto& [pname, p] : layer->named_parameters()) {
+    require_close(p->grad(), file("grad_" + pname), rtol, name + " grad_" + pname);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("layers match PyTorch goldens in float32 and float64", "[golden][layers]") {
+  const nlohmann::json manifest = load_manifest();
+  REQUIRE(manifest["cases"].size() >= 20);
+  for (const auto& c : manifest["cases"]) {
+    check_case(c, DType::f32, 1e-5);
+    check_case(c, DType::f64, 1e-10);
+  }
+}
