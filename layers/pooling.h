@@ -20,13 +20,13 @@
 namespace normlab {
 
 struct MaxPool2dOptions {
-  std::optional<Size2d> stride;  // default: kernel_size
+  std::optional<Size2d> stride = std::nullopt;  // default: kernel_size
   Size2d padding = 0;
   Size2d dilation = 1;
 };
 
 struct AvgPool2dOptions {
-  std::optional<Size2d> stride;  // default: kernel_size
+  std::optional<Size2d> stride = std::nullopt;  // default: kernel_size
   Size2d padding = 0;
   bool count_include_pad = true;
 };

@@ -1,0 +1,135 @@
+// MaxPool2d, AvgPool2d (both count_include_pad), GlobalAvgPool2d: float64 gradcheck over several
+// geometries, hand-computed values (ties: the first maximum wins), and errors.
+#include <catch2/catch.hpp>
+#include <limits>
+
+#include "core/error.h"
+#include "layers/pooling.h"
+#include "tests/layers/layer_test_helpers.h"
+
+using namespace normlab;
+using namespace normlab::test;
+using Catch::Contains;
+
+TEST_CASE("max_pool2d backward matches central differences", "[max_pool2d][gradcheck]") {
+  // Random normal inputs have no ties, so the max is differentiable at every checked point.
+  struct Case {
+    Shape x;
+    Size2d kernel;
+    MaxPool2dOptions o;
+  };
+  const std::vector<Case> cases{
+      {{2, 3, 6, 6}, 2, {}},
+      {{2, 2, 7, 7}, 3, {.stride = 2, .padding = 1}},
+      {{1, 2, 8, 7}, {3, 2}, {.stride = Size2d{2, 1}, .padding = 1, .dilation = 2}},
+      {{1, 1, 5, 5}, 3, {.stride = 1}},  // overlapping windows: one input feeds several outputs
+      {{3, 1, 1, 1}, 1, {}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(to_string(c.x), c.kernel.h, c.kernel.w);
+    Rng rng(8);
+    MaxPool2d pool(c.kernel, c.o);
+    require_module_gradcheck(pool, leaf(c.x, rng));
+  }
+}
+
+TEST_CASE("avg_pool2d backward matches central differences", "[avg_pool2d][gradcheck]") {
+  const bool include = GENERATE(true, false);
+  struct Case {
+    Shape x;
+    Size2d kernel;
+    Size2d stride, padding;
+  };
+  const std::vector<Case> cases{
+      {{2, 3, 6, 5}, 2, 2, 0},
+      {{2, 2, 7, 6}, 3, 2, 1},
+      {{1, 2, 5, 8}, {2, 4}, {1, 3}, {1, 2}},
+      {{1, 1, 4, 4}, 3, 1, 1},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(include, to_string(c.x), c.kernel.h, c.kernel.w);
+    Rng rng(8);
+    AvgPool2d pool(c.kernel,
+                   {.stride = c.stride, .padding = c.padding, .count_include_pad = include});
+    require_module_gradcheck(pool, leaf(c.x, rng));
+  }
+}
+
+TEST_CASE("global_avg_pool2d backward matches central differences",
+          "[global_avg_pool2d][gradcheck]") {
+  for (const Shape& s : {Shape{2, 3, 4, 5}, Shape{1, 1, 1, 1}, Shape{3, 2, 1, 7}}) {
+    CAPTURE(to_string(s));
+    Rng rng(4);
+    GlobalAvgPool2d pool;
+    require_module_gradcheck(pool, leaf(s, rng));
+  }
+}
+
+TEST_CASE("max_pool2d by hand: first maximum wins ties, -inf and NaN", "[max_pool2d]") {
+  // One 2×4 plane, kernel 2: windows {1, 5, 5, 2} and {3, 3, 0, 3}.
+  const Variable x(Tensor::from_vector({1, 1, 2, 4}, {1, 5, 3, 3, 5, 2, 0, 3}, DType::f64), true);
+  const Variable y = max_pool2d(x, 2);
+  REQUIRE(y.data().get({0, 0, 0, 0}) == 5.0);
+  REQUIRE(y.data().get({0, 0, 0, 1}) == 3.0);
+  y.backward(Tensor::from_vector({1, 1, 1, 2}, {10, 20}, DType::f64));
+  // The gradient goes to the first maximum in row-major window order: (0, 1) and (0, 2).
+  const std::vector<double> want{0, 10, 20, 0, 0, 0, 0, 0};
+  REQUIRE(max_abs_diff(x.grad(), Tensor::from_vector({1, 1, 2, 4}, want, DType::f64)) == 0.0);
+
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const Tensor z =
+      Tensor::from_vector({1, 1, 2, 4}, {-inf, -inf, 1, nan, -inf, -inf, nan, 2}, DType::f64);
+  const Tensor yz = max_pool2d_forward(z, 2);
+  REQUIRE(yz.get({0, 0, 0, 0}) == -inf);
+  REQUIRE(std::isnan(yz.get({0, 0, 0, 1})));  // NaN propagates, as in PyTorch
+}
+
+TEST_CASE("avg_pool2d by hand: count_include_pad changes the border divisor", "[avg_pool2d]") {
+  // 2×2 plane of ones, kernel 3, stride 1, padding 1: every window holds 4 ones out of 9 cells
+  // (including padding) or 4 in-image cells.
+  const Tensor x = Tensor::ones({1, 1, 2, 2}, DType::f64);
+  const Tensor incl = avg_pool2d_forward(x, 3, {.stride = 1, .padding = 1});
+  const Tensor excl =
+      avg_pool2d_forward(x, 3, {.stride = 1, .padding = 1, .count_include_pad = false});
+  REQUIRE(incl.shape() == Shape{1, 1, 2, 2});
+  REQUIRE(incl.get({0, 0, 1, 0}) == Approx(4.0 / 9.0));
+  REQUIRE(excl.get({0, 0, 1, 0}) == 1.0);
+  const Tensor g =
+      global_avg_pool2d_forward(Tensor::from_vector({1, 2, 1, 2}, {1, 2, 3, 5}, DType::f32));
+  REQUIRE(g.shape() == Shape{1, 2, 1, 1});
+  REQUIRE(g.get({0, 1, 0, 0}) == 4.0);
+}
+
+TEST_CASE("pooling modules: default stride, infer equals forward, repr",
+          "[max_pool2d][avg_pool2d]") {
+  Rng rng(3);
+  const Tensor x = randn({2, 3, 8, 8}, DType::f32, rng);
+  MaxPool2d mp(2);
+  AvgPool2d ap(3, {.stride = 2, .padding = 1, .count_include_pad = false});
+  GlobalAvgPool2d gp;
+  REQUIRE(mp.infer(x).shape() == Shape{2, 3, 4, 4});
+  REQUIRE(ap.infer(x).shape() == Shape{2, 3, 4, 4});
+  REQUIRE(gp.infer(x).shape() == Shape{2, 3, 1, 1});
+  for (Module* m : std::vector<Module*>{&mp, &ap, &gp}) {
+    REQUIRE(max_abs_diff(m->infer(x), m->forward(Variable(x)).data()) == 0.0);
+  }
+  REQUIRE(mp.to_string() == "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1)");
+  REQUIRE(ap.to_string() ==
+          "AvgPool2d(kernel_size=3, stride=2, padding=1, count_include_pad=False)");
+}
+
+TEST_CASE("pooling errors name the op and the shape", "[max_pool2d][avg_pool2d][errors]") {
+  REQUIRE_THROWS_WITH(max_pool2d_forward(Tensor::zeros({3, 4, 4}), 2),
+                      Contains("max_pool2d") && Contains("[3, 4, 4]"));
+  REQUIRE_THROWS_WITH(max_pool2d_forward(Tensor::zeros({1, 1, 2, 2}), 3),
+                      Contains("does not fit") && Contains("[1, 1, 2, 2]"));
+  REQUIRE_THROWS_WITH(avg_pool2d_forward(Tensor::zeros({1, 1, 4, 4}), 2, {.padding = 2}),
+                      Contains("at most half of kernel_size"));
+  REQUIRE_THROWS_AS(MaxPool2d(3, {.padding = 2}), ValueError);
+  REQUIRE_THROWS_AS(AvgPool2d(0), ValueError);
+  REQUIRE_THROWS_AS(MaxPool2d(2, {.stride = 0}), ValueError);
+  REQUIRE_THROWS_WITH(global_avg_pool2d_forward(Tensor::zeros({2, 3})),
+                      Contains("global_avg_pool2d") && Contains("[2, 3]"));
+  REQUIRE_THROWS_AS(max_pool2d_forward(Tensor::zeros({1, 1, 4, 4}, DType::i64), 2), DTypeError);
+}
