@@ -161,6 +161,53 @@ std::optional<Size2d> OptionReader::get_optional_size2d(std::string_view key) {
   return s;
 }
 
+std::optional<double> OptionReader::get_optional_double(std::string_view key,
+                                                        std::optional<double> fallback) {
+  const std::string* v = find(key, false);
+  if (v == nullptr) {
+    return fallback;
+  }
+  const std::string_view s = trim(*v);
+  if (s == "None" || s == "none") {
+    return std::nullopt;
+  }
+  double d = 0.0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(d)) {
+    bad_value(key, *v, "a finite number or None");
+  }
+  return d;
+}
+
+Shape OptionReader::required_shape(std::string_view key) {
+  const std::string* v = find(key, true);
+  if (v == nullptr) {
+    return {1};  // reported by finish()
+  }
+  std::string_view s = trim(*v);
+  if (s.size() >= 2 &&
+      ((s.front() == '(' && s.back() == ')') || (s.front() == '[' && s.back() == ']'))) {
+    s = s.substr(1, s.size() - 2);
+  }
+  Shape shape;
+  while (!s.empty()) {
+    const std::size_t sep = s.find_first_of("x,");
+    const auto dim = parse_int(s.substr(0, sep));
+    if (!dim || *dim <= 0) {
+      bad_value(key, *v, "a shape of positive integers such as 8x4x4");
+    }
+    shape.push_back(*dim);
+    s = sep == std::string_view::npos ? std::string_view() : s.substr(sep + 1);
+    if (sep != std::string_view::npos && trim(s).empty()) {
+      break;  // a trailing comma, as in Python's "(8,)"
+    }
+  }
+  if (shape.empty()) {
+    bad_value(key, *v, "a shape of positive integers such as 8x4x4");
+  }
+  return shape;
+}
+
 void OptionReader::finish() const {
   if (!missing_.empty()) {
     throw ValueError(fmt::format("make_layer: {} needs option '{}' (valid: {})", layer_,

@@ -1,7 +1,8 @@
 // layers/layer_options.h: typed reading of a layer's string options (PyTorch's keyword names), as
 // the layer table, the CLI and experiment configs pass them: {"kernel_size": "3", "bias": "false"}.
 // Values: integers ("3", "-1"), booleans (true/false/True/False/1/0), finite reals ("0.01"), and
-// int-or-pair sizes ("3", "3,5", "(3, 5)", "[3, 5]").
+// int-or-pair sizes ("3", "3,5", "(3, 5)", "[3, 5]"), "None" for optional reals, and shapes
+// ("8x4x4").
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/shape.h"
 #include "layers/layer_util.h"
 
 namespace normlab {
@@ -31,6 +33,10 @@ class OptionReader {
   Size2d required_size2d(std::string_view key);
   Size2d get_size2d(std::string_view key, Size2d fallback);
   std::optional<Size2d> get_optional_size2d(std::string_view key);
+  // A real that may be "None" (PyTorch's momentum=None, eps=None), which reads as nullopt.
+  std::optional<double> get_optional_double(std::string_view key, std::optional<double> fallback);
+  // A shape of positive integers written "8x4x4", "8", "(8, 4, 4)" or "[8, 4, 4]".
+  Shape required_shape(std::string_view key);
 
   // ValueError for a missing required key or an unknown key, listing the valid keys.
   void finish() const;

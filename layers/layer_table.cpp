@@ -11,6 +11,15 @@
 #include "layers/dropout.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
+#include "layers/norm/batch_channel_norm.h"
+#include "layers/norm/batch_norm.h"
+#include "layers/norm/batch_renorm.h"
+#include "layers/norm/group_norm.h"
+#include "layers/norm/instance_norm.h"
+#include "layers/norm/layer_norm.h"
+#include "layers/norm/local_response_norm.h"
+#include "layers/norm/rms_norm.h"
+#include "layers/norm/weight_standardization.h"
 #include "layers/pooling.h"
 
 namespace normlab {
@@ -18,8 +27,26 @@ namespace normlab {
 namespace {
 
 constexpr std::array<std::string_view, kNumLayerKinds> kLayerNames{
-    "linear",     "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "relu",
-    "leaky_relu", "gelu",   "dropout",    "flatten",    "identity",
+    "linear",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "global_avg_pool2d",
+    "relu",
+    "leaky_relu",
+    "gelu",
+    "dropout",
+    "flatten",
+    "identity",
+    "batch_norm",
+    "layer_norm",
+    "instance_norm",
+    "group_norm",
+    "batch_renorm",
+    "rms_norm",
+    "local_response_norm",
+    "batch_channel_norm",
+    "ws_conv2d",
 };
 static_assert(kLayerNames.size() == kNumLayerKinds, "one name per LayerKind");
 static_assert(kLayerNames.back() != "", "every LayerKind has a name");
@@ -90,6 +117,93 @@ std::unique_ptr<Module> build(LayerKind kind, OptionReader& r, DType dtype, Rng&
     case LayerKind::identity:
       r.finish();
       return std::make_unique<Identity>();
+    case LayerKind::batch_norm: {
+      const std::int64_t C = r.required_int("num_features");
+      const BatchNormOptions o{.eps = r.get_double("eps", 1e-5),
+                               .momentum = r.get_optional_double("momentum", 0.1),
+                               .affine = r.get_bool("affine", true),
+                               .track_running_stats = r.get_bool("track_running_stats", true),
+                               .dtype = dtype};
+      r.finish();
+      return std::make_unique<BatchNorm>(C, o);
+    }
+    case LayerKind::layer_norm: {
+      Shape shape = r.required_shape("normalized_shape");
+      const LayerNormOptions o{.eps = r.get_double("eps", 1e-5),
+                               .elementwise_affine = r.get_bool("elementwise_affine", true),
+                               .dtype = dtype};
+      r.finish();
+      return std::make_unique<LayerNorm>(std::move(shape), o);
+    }
+    case LayerKind::instance_norm: {
+      const std::int64_t C = r.required_int("num_features");
+      const InstanceNormOptions o{.eps = r.get_double("eps", 1e-5),
+                                  .momentum = r.get_double("momentum", 0.1),
+                                  .affine = r.get_bool("affine", false),
+                                  .track_running_stats = r.get_bool("track_running_stats", false),
+                                  .dtype = dtype};
+      r.finish();
+      return std::make_unique<InstanceNorm2d>(C, o);
+    }
+    case LayerKind::group_norm: {
+      const std::int64_t G = r.required_int("num_groups");
+      const std::int64_t C = r.required_int("num_channels");
+      const GroupNormOptions o{
+          .eps = r.get_double("eps", 1e-5), .affine = r.get_bool("affine", true), .dtype = dtype};
+      r.finish();
+      return std::make_unique<GroupNorm>(G, C, o);
+    }
+    case LayerKind::batch_renorm: {
+      const std::int64_t C = r.required_int("num_features");
+      const BatchRenormOptions o{.eps = r.get_double("eps", 1e-5),
+                                 .momentum = r.get_double("momentum", 0.1),
+                                 .r_max = r.get_double("r_max", 3.0),
+                                 .d_max = r.get_double("d_max", 5.0),
+                                 .affine = r.get_bool("affine", true),
+                                 .dtype = dtype};
+      r.finish();
+      return std::make_unique<BatchRenorm>(C, o);
+    }
+    case LayerKind::rms_norm: {
+      Shape shape = r.required_shape("normalized_shape");
+      const RMSNormOptions o{.eps = r.get_optional_double("eps", std::nullopt),
+                             .elementwise_affine = r.get_bool("elementwise_affine", true),
+                             .dtype = dtype};
+      r.finish();
+      return std::make_unique<RMSNorm>(std::move(shape), o);
+    }
+    case LayerKind::local_response_norm: {
+      const std::int64_t size = r.required_int("size");
+      const LocalResponseNormOptions o{.alpha = r.get_double("alpha", 1e-4),
+                                       .beta = r.get_double("beta", 0.75),
+                                       .k = r.get_double("k", 1.0)};
+      r.finish();
+      return std::make_unique<LocalResponseNorm>(size, o);
+    }
+    case LayerKind::batch_channel_norm: {
+      const std::int64_t C = r.required_int("num_channels");
+      const std::int64_t G = r.required_int("num_groups");
+      const BatchChannelNormOptions o{.eps = r.get_double("eps", 1e-5),
+                                      .momentum = r.get_double("momentum", 0.1),
+                                      .estimate = r.get_bool("estimate", true),
+                                      .dtype = dtype};
+      r.finish();
+      return std::make_unique<BatchChannelNorm>(C, G, o);
+    }
+    case LayerKind::ws_conv2d: {
+      const std::int64_t in = r.required_int("in_channels");
+      const std::int64_t out = r.required_int("out_channels");
+      const Size2d kernel = r.required_size2d("kernel_size");
+      const WSConv2dOptions o{.stride = r.get_size2d("stride", 1),
+                              .padding = r.get_size2d("padding", 0),
+                              .dilation = r.get_size2d("dilation", 1),
+                              .groups = r.get_int("groups", 1),
+                              .bias = r.get_bool("bias", true),
+                              .eps = r.get_double("eps", 1e-5),
+                              .dtype = dtype};
+      r.finish();
+      return std::make_unique<WSConv2d>(in, out, kernel, rng, o);
+    }
   }
   throw ValueError(fmt::format("make_layer: invalid LayerKind {}", static_cast<int>(kind)));
 }

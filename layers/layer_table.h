@@ -33,8 +33,20 @@ enum class LayerKind : std::uint8_t {
   dropout,            // p (0.5); the layer's Rng is seeded from the rng passed to make_layer
   flatten,            // start_dim (1), end_dim (-1)
   identity,           // (none)
+  // The normalization family (layers/norm/, docs/normalization/); * marks a required key.
+  batch_norm,           // num_features*, eps (1e-5), momentum (0.1; None: cumulative), affine,
+                        // track_running_stats
+  layer_norm,           // normalized_shape* ("8x4x4"), eps (1e-5), elementwise_affine
+  instance_norm,        // num_features*, eps, momentum (0.1), affine (false),
+                        // track_running_stats (false)
+  group_norm,           // num_groups*, num_channels*, eps, affine
+  batch_renorm,         // num_features*, eps, momentum (0.1), r_max (3), d_max (5), affine
+  rms_norm,             // normalized_shape*, eps (None: the dtype's epsilon), elementwise_affine
+  local_response_norm,  // size*, alpha (1e-4), beta (0.75), k (1)
+  batch_channel_norm,   // num_channels*, num_groups*, eps, momentum (0.1), estimate (true)
+  ws_conv2d,            // conv2d's keys, and eps (1e-5) of the weight standardization
 };
-inline constexpr LayerKind kLastLayerKind = LayerKind::identity;
+inline constexpr LayerKind kLastLayerKind = LayerKind::ws_conv2d;
 inline constexpr std::size_t kNumLayerKinds = static_cast<std::size_t>(kLastLayerKind) + 1;
 
 std::span<const std::string_view> layer_names();  // in enum order

@@ -34,6 +34,15 @@ TEST_CASE("make_layer builds every kind with minimal options", "[layer_table]") 
       {"conv2d", {{"in_channels", "2"}, {"out_channels", "3"}, {"kernel_size", "3"}}},
       {"max_pool2d", {{"kernel_size", "2"}}},
       {"avg_pool2d", {{"kernel_size", "2"}}},
+      {"batch_norm", {{"num_features", "3"}}},
+      {"layer_norm", {{"normalized_shape", "3x2x2"}}},
+      {"instance_norm", {{"num_features", "3"}}},
+      {"group_norm", {{"num_groups", "2"}, {"num_channels", "4"}}},
+      {"batch_renorm", {{"num_features", "3"}}},
+      {"rms_norm", {{"normalized_shape", "4"}}},
+      {"local_response_norm", {{"size", "3"}}},
+      {"batch_channel_norm", {{"num_channels", "4"}, {"num_groups", "2"}}},
+      {"ws_conv2d", {{"in_channels", "2"}, {"out_channels", "3"}, {"kernel_size", "3"}}},
   };
   const std::map<std::string_view, std::string> type{
       {"linear", "Linear"},
@@ -47,6 +56,15 @@ TEST_CASE("make_layer builds every kind with minimal options", "[layer_table]") 
       {"dropout", "Dropout"},
       {"flatten", "Flatten"},
       {"identity", "Identity"},
+      {"batch_norm", "BatchNorm"},
+      {"layer_norm", "LayerNorm"},
+      {"instance_norm", "InstanceNorm2d"},
+      {"group_norm", "GroupNorm"},
+      {"batch_renorm", "BatchRenorm"},
+      {"rms_norm", "RMSNorm"},
+      {"local_response_norm", "LocalResponseNorm"},
+      {"batch_channel_norm", "BatchChannelNorm"},
+      {"ws_conv2d", "WSConv2d"},
   };
   for (const std::string_view name : layer_names()) {
     CAPTURE(name);
