@@ -21,9 +21,10 @@
 namespace normlab {
 namespace {
 
+// The keys of tools/train_config.cpp's JSON that tools/check_twin.py reads, plus in_channels.
 std::string config_json(ModelKind kind, const ModelOptions& o) {
   return fmt::format(
-      R"({{"model": "{}", "norm": "{}", "num_groups": {}, "eps": {}, "in_channels": {}, )"
+      R"({{"model": "{}", "norm": "{}", "num_groups": {}, "norm_eps": {}, "in_channels": {}, )"
       R"("image_size": {}, "num_classes": {}, "width": {}}})",
       model_kind_name(kind), norm_kind_name(o.norm), o.norm_options.num_groups, o.norm_options.eps,
       o.in_channels, o.image_size, o.num_classes, o.width);
