@@ -9,6 +9,8 @@ class App;
 namespace normlab {
 
 void add_demo_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 
 }  // namespace normlab

@@ -1,8 +1,8 @@
 // tools/main.cpp: the normlab command. The only place that catches normlab errors and exits:
 // an Error becomes one line on stderr and exit status 2.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "core/error.h"
@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   CLI::App app{"normlab: normalization layers, their gradients, and tiny CNNs on a CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "normlab 0.1.0");
+  normlab::add_train_command(app);
+  normlab::add_eval_command(app);
   normlab::add_demo_command(app);
   normlab::add_data_command(app);
   try {

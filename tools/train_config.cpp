@@ -1,0 +1,193 @@
+#include "tools/train_config.h"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "layers/norm/norm_kind.h"
+#include "models/model.h"
+
+namespace normlab {
+
+namespace {
+
+// One list of (json key, member) pairs keeps to_json and from_json in step.
+template <class J, class C, class F>
+void for_each_field(J& j, C& c, F&& f) {
+  f(j, "model", c.model);
+  f(j, "norm", c.norm);
+  f(j, "num_groups", c.num_groups);
+  f(j, "norm_eps", c.norm_eps);
+  f(j, "norm_momentum", c.norm_momentum);
+  f(j, "width", c.width);
+  f(j, "zero_init_gamma", c.zero_init_gamma);
+  f(j, "data", c.data);
+  f(j, "image_size", c.image_size);
+  f(j, "train_subset", c.train_subset);
+  f(j, "test_subset", c.test_subset);
+  f(j, "augment", c.augment);
+  f(j, "batch_size", c.batch_size);
+  f(j, "epochs", c.epochs);
+  f(j, "optimizer", c.optimizer);
+  f(j, "lr", c.lr);
+  f(j, "lr_base_batch", c.lr_base_batch);
+  f(j, "momentum", c.momentum);
+  f(j, "nesterov", c.nesterov);
+  f(j, "weight_decay", c.weight_decay);
+  f(j, "decay_norm_and_bias", c.decay_norm_and_bias);
+  f(j, "schedule", c.schedule);
+  f(j, "milestones", c.milestones);
+  f(j, "gamma", c.gamma);
+  f(j, "warmup_epochs", c.warmup_epochs);
+  f(j, "seed", c.seed);
+  f(j, "threads", c.threads);
+  f(j, "out", c.out);
+  f(j, "eval_batch_size", c.eval_batch_size);
+  f(j, "log_every", c.log_every);
+  f(j, "stats_every", c.stats_every);
+  f(j, "checkpoint_every", c.checkpoint_every);
+  f(j, "progress", c.progress);
+}
+
+void require(bool ok, std::string_view flag, const std::string& what) {
+  if (!ok) {
+    throw ValueError(fmt::format("train: --{} {}", flag, what));
+  }
+}
+
+}  // namespace
+
+double TrainConfig::effective_lr() const {
+  return lr_base_batch > 0
+             ? lr * static_cast<double>(batch_size) / static_cast<double>(lr_base_batch)
+             : lr;
+}
+
+std::string TrainConfig::default_out() const {
+  return fmt::format("runs/{}-{}-b{}-s{}", model, norm, batch_size, seed);
+}
+
+void TrainConfig::validate() const {
+  parse_model_kind(model);
+  parse_norm_kind(norm);
+  require(num_groups >= 1, "num-groups", "must be at least 1");
+  require(norm_eps > 0, "norm-eps", "must be positive");
+  require(norm_momentum >= 0 && norm_momentum <= 1, "norm-momentum", "must be in [0, 1]");
+  require(width > 0, "width", "must be positive");
+  require(batch_size >= 1, "batch-size", "must be at least 1");
+  require(epochs >= 1, "epochs", "must be at least 1");
+  require(optimizer == "sgd" || optimizer == "adam" || optimizer == "adamw", "optimizer",
+          fmt::format("'{}' is not one of sgd, adam, adamw", optimizer));
+  require(std::isfinite(lr) && lr > 0, "lr", "must be positive");
+  require(schedule == "constant" || schedule == "multistep" || schedule == "cosine", "schedule",
+          fmt::format("'{}' is not one of constant, multistep, cosine", schedule));
+  require(weight_decay >= 0, "weight-decay", "must not be negative");
+  require(warmup_epochs >= 0, "warmup-epochs", "must not be negative");
+  require(eval_batch_size >= 1, "eval-batch-size", "must be at least 1");
+  require(image_size >= 1, "image-size", "must be at least 1");
+  require(train_subset >= 0 && test_subset >= 0, "train-subset", "must not be negative");
+  require(log_every >= 1, "log-every", "must be at least 1");
+  require(stats_every >= 0 && checkpoint_every >= 0, "stats-every", "must not be negative");
+}
+
+nlohmann::json to_json(const TrainConfig& c) {
+  nlohmann::json j;
+  for_each_field(j, c, [](nlohmann::json& out, const char* key, const auto& v) { out[key] = v; });
+  return j;
+}
+
+TrainConfig train_config_from_json(const nlohmann::json& j) {
+  TrainConfig c;
+  if (!j.is_object()) {
+    throw ValueError("train config: expected a JSON object");
+  }
+  for_each_field(j, c, [](const nlohmann::json& in, const char* key, auto& v) {
+    if (const auto it = in.find(key); it != in.end()) {
+      try {
+        it->get_to(v);
+      } catch (const nlohmann::json::exception& e) {
+        throw ValueError(
+            fmt::format("train config: key '{}' has the wrong type ({})", key, e.what()));
+      }
+    }
+  });
+  return c;
+}
+
+void add_train_flags(CLI::App& cmd, TrainConfig& c) {
+  cmd.option_defaults()->always_capture_default();
+  cmd.add_option("--model", c.model, "model: tiny | vgg | resnet20")->group("Model");
+  cmd.add_option("--norm", c.norm,
+                 "normalization: none | batch | group | layer | instance | batch_renorm | "
+                 "batch_channel | ws_group")
+      ->group("Model");
+  cmd.add_option("--num-groups", c.num_groups,
+                 "groups of group/batch_channel/ws_group (clamped to a divisor of each layer's "
+                 "channels)")
+      ->group("Model");
+  cmd.add_option("--norm-eps", c.norm_eps, "epsilon of every normalization layer")->group("Model");
+  cmd.add_option("--norm-momentum", c.norm_momentum, "momentum of running statistics")
+      ->group("Model");
+  cmd.add_option("--width", c.width, "channel multiplier (use 0.25 for vgg on a CPU)")
+      ->group("Model");
+  cmd.add_flag("--zero-init-gamma", c.zero_init_gamma,
+               "zero the last normalization gamma of each residual block (resnet20)")
+      ->group("Model");
+  cmd.add_option("--data", c.data,
+                 "dataset: fashion-mnist [DIR] | mnist DIR | cifar10 DIR|ARCHIVE | cifar100 "
+                 "DIR|ARCHIVE | folder DIR (write 'cifar10:DIR' or quote the space)")
+      ->group("Data");
+  cmd.add_option("--image-size", c.image_size, "image size for folder datasets")->group("Data");
+  cmd.add_option("--train-subset", c.train_subset, "use only the first N training images (0: all)")
+      ->group("Data");
+  cmd.add_option("--test-subset", c.test_subset, "use only the first N test images (0: all)")
+      ->group("Data");
+  cmd.add_flag("--augment,!--no-augment", c.augment,
+               "random crop (zero padding of size/8) and horizontal flip while training")
+      ->group("Data");
+  cmd.add_option("--batch-size", c.batch_size, "images per training step")->group("Optimization");
+  cmd.add_option("--epochs", c.epochs, "passes over the training set")->group("Optimization");
+  cmd.add_option("--optimizer", c.optimizer, "sgd | adam | adamw")->group("Optimization");
+  cmd.add_option("--lr", c.lr, "learning rate (for --lr-base-batch images when that is set)")
+      ->group("Optimization");
+  cmd.add_option("--lr-base-batch", c.lr_base_batch,
+                 "linear scaling rule: the lr used is lr * batch-size / lr-base-batch (0: off)")
+      ->group("Optimization");
+  cmd.add_option("--momentum", c.momentum, "SGD momentum")->group("Optimization");
+  cmd.add_flag("--nesterov", c.nesterov, "Nesterov momentum")->group("Optimization");
+  cmd.add_option("--weight-decay", c.weight_decay, "weight decay")->group("Optimization");
+  cmd.add_flag("--decay-norm-and-bias", c.decay_norm_and_bias,
+               "also apply weight decay to biases and normalization gamma/beta")
+      ->group("Optimization");
+  cmd.add_option("--schedule", c.schedule, "lr schedule: constant | multistep | cosine")
+      ->group("Optimization");
+  cmd.add_option("--milestones", c.milestones, "epochs at which multistep multiplies lr by gamma")
+      ->delimiter(',')
+      ->group("Optimization");
+  cmd.add_option("--gamma", c.gamma, "multistep factor")->group("Optimization");
+  cmd.add_option("--warmup-epochs", c.warmup_epochs, "linear warm-up from lr/10 over these epochs")
+      ->group("Optimization");
+  cmd.add_option("--seed", c.seed, "seed of the init, the shuffling and the augmentation")
+      ->group("Run");
+  cmd.add_option("--threads", c.threads, "threads for GEMM and kernels (0: every core)")
+      ->group("Run");
+  cmd.add_option("--out", c.out, "run directory (default: runs/<model>-<norm>-b<batch>-s<seed>)")
+      ->group("Run");
+  cmd.add_option("--eval-batch-size", c.eval_batch_size, "images per evaluation batch")
+      ->group("Run");
+  cmd.add_option("--log-every", c.log_every, "steps between progress lines when not on a terminal")
+      ->group("Run");
+  cmd.add_option("--stats-every", c.stats_every,
+                 "steps between records of normalization statistics and gradient norms (0: off)")
+      ->group("Run");
+  cmd.add_option("--checkpoint-every", c.checkpoint_every,
+                 "steps between mid-epoch checkpoints (0: at epoch ends only)")
+      ->group("Run");
+  cmd.add_flag("--progress,!--no-progress", c.progress, "progress bar when stdout is a terminal")
+      ->group("Run");
+}
+
+}  // namespace normlab

@@ -1,0 +1,68 @@
+// tools/train_config.h: everything that defines a training run, as one struct.
+// It is written to <run>/config.json and into every checkpoint, read back by --resume and
+// `normlab eval`, and bound to the flags of `normlab train` (and of `normlab sweep`, which varies
+// some of them).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace normlab {
+
+struct TrainConfig {
+  // Model.
+  std::string model = "tiny";  // tiny | vgg | resnet20
+  std::string norm = "group";  // none | batch | group | layer | instance | batch_renorm | ...
+  std::int64_t num_groups = 32;
+  double norm_eps = 1e-5;
+  double norm_momentum = 0.1;
+  double width = 1.0;
+  bool zero_init_gamma = false;
+  // Data.
+  std::string data = "fashion-mnist";
+  std::int64_t image_size = 32;   // for `folder` datasets only
+  std::int64_t train_subset = 0;  // > 0: only the first n training images (quick runs)
+  std::int64_t test_subset = 0;
+  bool augment = false;  // random crop (padding size/8) + horizontal flip on the training split
+  // Optimization.
+  std::int64_t batch_size = 64;
+  std::int64_t epochs = 4;
+  std::string optimizer = "sgd";  // sgd | adam | adamw
+  double lr = 0.05;
+  std::int64_t lr_base_batch = 0;  // > 0: lr is for this batch size and scales linearly
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 5e-4;
+  bool decay_norm_and_bias = false;      // false: biases and norm γ/β get no weight decay
+  std::string schedule = "cosine";       // constant | multistep | cosine
+  std::vector<std::int64_t> milestones;  // epochs, for multistep
+  double gamma = 0.1;
+  double warmup_epochs = 0.0;
+  // Run.
+  std::uint64_t seed = 0;
+  int threads = 0;  // 0: every core
+  std::string out;  // run directory; empty: runs/<model>-<norm>-b<batch>-s<seed>
+  std::int64_t eval_batch_size = 500;
+  std::int64_t log_every = 50;        // steps between plain progress lines
+  std::int64_t stats_every = 50;      // steps between normalization-statistics records; 0: off
+  std::int64_t checkpoint_every = 0;  // steps between mid-epoch checkpoints; 0: epoch ends only
+  bool progress = true;               // progress bar on a terminal
+
+  double effective_lr() const;  // lr, scaled by batch_size / lr_base_batch when that is set
+  std::string default_out() const;
+  void validate() const;  // ValueError naming the flag for a value out of range
+};
+
+nlohmann::json to_json(const TrainConfig& c);
+TrainConfig train_config_from_json(const nlohmann::json& j);  // missing keys keep defaults
+
+// Adds every flag of TrainConfig to cmd, each with its help and default.
+void add_train_flags(CLI::App& cmd, TrainConfig& c);
+
+}  // namespace normlab

@@ -1,0 +1,61 @@
+// tools/trainer.h: the training loop behind `normlab train`, and evaluation.
+// A run directory holds:
+//   config.json            the TrainConfig (also inside every checkpoint)
+//   metrics_steps.csv      step, epoch, lr, loss, accuracy, images/s (every log_every steps)
+//   metrics_epochs.csv     epoch, lr, train loss/accuracy, test loss/accuracy, seconds
+//   norm_stats.csv         the study of normalization gradients (tools/norm_monitor.h)
+//   param_stats.csv        per parameter: ‖w‖, ‖∂L/∂w‖, ‖Δw‖/‖w‖ of the step
+//   last.safetensors       the last checkpoint (epoch ends, and every checkpoint_every steps)
+//   best.safetensors       the checkpoint with the best test accuracy
+//   *.png                  plots, from tools/plot_run.py
+// Every batch is a pure function of (seed, epoch, index) (datasets/loader.h), so a run resumed
+// from a checkpoint continues exactly as the uninterrupted run would have, for the same thread
+// count.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.h"
+#include "layers/module.h"
+#include "tools/train_config.h"
+
+namespace normlab {
+
+struct EvalResult {
+  double loss = 0.0;
+  double accuracy = 0.0;
+  std::vector<std::vector<std::int64_t>> confusion;  // [true class][predicted class]
+};
+
+// Evaluates model (switched to eval mode) on every image of d, normalized with stats.
+EvalResult evaluate(Module& model, const Dataset& d, const ChannelStats& stats,
+                    std::int64_t batch_size);
+
+struct EpochRecord {
+  std::int64_t epoch = 0;
+  double lr = 0, train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
+  double seconds = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> epochs;  // the epochs this call ran
+  double final_test_accuracy = 0.0;
+  double best_test_accuracy = 0.0;
+  std::string run_dir;
+};
+
+// The model a config describes, on data with the given channels and size.
+std::unique_ptr<Module> build_model(const TrainConfig& c, std::int64_t in_channels,
+                                    std::int64_t image_size, std::int64_t num_classes,
+                                    class NormMonitor* monitor = nullptr);
+
+// Applies the subset options of c to the loaded splits.
+DatasetSplits select_subsets(DatasetSplits splits, const TrainConfig& c);
+
+// Trains as c says on the given splits. resume: continue from <run>/last.safetensors.
+TrainResult train(const TrainConfig& c, const DatasetSplits& splits, bool resume);
+
+}  // namespace normlab
