@@ -11,6 +11,7 @@ namespace normlab {
 void add_demo_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_sweep_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 
 }  // namespace normlab

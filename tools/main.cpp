@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "normlab 0.1.0");
   normlab::add_train_command(app);
   normlab::add_eval_command(app);
+  normlab::add_sweep_command(app);
   normlab::add_demo_command(app);
   normlab::add_data_command(app);
   try {

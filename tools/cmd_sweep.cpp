@@ -1,0 +1,302 @@
+// tools/cmd_sweep.cpp: `normlab sweep`, a grid of training runs and a table of their results.
+//   normlab sweep --grid norm=batch,group --grid batch-size=32,16,8,4,2 --grid seed=0,1
+//                 --out runs/sweep -- --epochs 2 --lr 0.02 --lr-base-batch 32
+// Each point of the grid is one `normlab train` run (a child process of this same binary) in
+// <out>/<name>/, with its log in train.log. Runs go one after another, or --parallel at a time
+// with the cores split between them. A run whose directory already holds every epoch is not run
+// again, so an interrupted sweep resumes. The summary (<out>/summary.csv and summary.md) lists the
+// final test error of each point and the command that reproduces it.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "tools/commands.h"
+#include "tools/csv.h"
+
+extern char** environ;  // NOLINT: POSIX, for posix_spawn
+
+namespace normlab {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct SweepOptions {
+  std::vector<std::string> grid;        // "flag=v1,v2,..."
+  std::vector<std::string> train_args;  // passed to every run
+  std::string out = "runs/sweep";
+  int parallel = 1;
+  int threads = 0;  // per run; 0: cores / parallel
+  bool dry_run = false;
+};
+
+struct Axis {
+  std::string flag;
+  std::vector<std::string> values;
+};
+
+struct Point {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> settings;  // (flag, value)
+  std::vector<std::string> args;                              // train's arguments
+  fs::path dir;
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, sep)) {
+    parts.push_back(part);
+  }
+  return parts;
+}
+
+Axis parse_axis(const std::string& text) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+    throw ValueError(fmt::format("sweep: --grid '{}' is not of the form flag=v1,v2,...", text));
+  }
+  Axis a{text.substr(0, eq), split(text.substr(eq + 1), ',')};
+  if (a.flag.rfind("--", 0) == 0) {
+    a.flag = a.flag.substr(2);
+  }
+  if (a.flag == "out" || a.flag == "resume") {
+    throw ValueError(fmt::format("sweep: --{} cannot be a grid axis", a.flag));
+  }
+  return a;
+}
+
+std::vector<Point> expand(const std::vector<Axis>& axes, const SweepOptions& o) {
+  std::vector<Point> points(1);
+  for (const Axis& axis : axes) {
+    std::vector<Point> next;
+    for (const Point& p : points) {
+      for (const std::string& v : axis.values) {
+        Point q = p;
+        q.settings.emplace_back(axis.flag, v);
+        next.push_back(q);
+      }
+    }
+    points = std::move(next);
+  }
+  const int threads =
+      o.threads > 0 ? o.threads
+                    : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)) / o.parallel);
+  for (Point& p : points) {
+    std::string name;
+    for (const auto& [flag, v] : p.settings) {
+      name += (name.empty() ? "" : "_") + flag + "-" + v;
+      p.args.push_back("--" + flag);
+      p.args.push_back(v);
+    }
+    p.name = name.empty() ? "run" : name;
+    for (char& ch : p.name) {
+      if (ch == '/' || ch == ' ' || ch == ':') {
+        ch = '_';
+      }
+    }
+    p.dir = fs::path(o.out) / p.name;
+    p.args.insert(p.args.end(), o.train_args.begin(), o.train_args.end());
+    p.args.insert(p.args.end(),
+                  {"--out", p.dir.string(), "--threads", std::to_string(threads), "--no-progress"});
+  }
+  return points;
+}
+
+std::string shell_quote(const std::string& s) {
+  if (s.find_first_of(" '\"$\\") == std::string::npos) {
+    return s;
+  }
+  std::string q = "'";
+  for (const char ch : s) {
+    q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  }
+  return q + "'";
+}
+
+std::string command_line(const Point& p) {
+  std::string cmd = "normlab train";
+  for (const std::string& a : p.args) {
+    cmd += " " + shell_quote(a);
+  }
+  return cmd;
+}
+
+// The epochs rows of a run's metrics_epochs.csv (without the header).
+std::vector<std::vector<std::string>> epoch_rows(const Point& p) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream in(p.dir / "metrics_epochs.csv");
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    if (!line.empty()) {
+      rows.push_back(split(line, ','));
+    }
+  }
+  return rows;
+}
+
+std::int64_t epochs_of(const Point& p) {
+  std::ifstream in(p.dir / "config.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto at = text.find("\"epochs\":");
+  return at == std::string::npos ? -1 : std::stoll(text.substr(at + 9));
+}
+
+bool finished(const Point& p) {
+  const auto rows = epoch_rows(p);
+  return !rows.empty() && static_cast<std::int64_t>(rows.size()) == epochs_of(p);
+}
+
+// Starts `self train <args>` with stdout and stderr going to <dir>/train.log.
+pid_t spawn_run(const std::string& self, const Point& p) {
+  fs::create_directories(p.dir);
+  const std::string log = (p.dir / "train.log").string();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<std::string> argv_s{self, "train"};
+  argv_s.insert(argv_s.end(), p.args.begin(), p.args.end());
+  std::vector<char*> argv;
+  for (std::string& s : argv_s) {
+    argv.push_back(s.data());
+  }
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, self.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    throw IoError(fmt::format("sweep: cannot start {}: {}", self, std::strerror(rc)));
+  }
+  return pid;
+}
+
+void write_summary(const SweepOptions& o, const std::vector<Point>& points,
+                   const std::vector<Axis>& axes) {
+  std::string csv;
+  std::string md = "| ";
+  for (const Axis& a : axes) {
+    csv += a.flag + ",";
+    md += a.flag + " | ";
+  }
+  csv += "final_test_error,best_test_error,epochs,command\n";
+  md += "final test error | best test error | epochs | command |\n|";
+  for (std::size_t i = 0; i < axes.size() + 4; ++i) {
+    md += "---|";
+  }
+  md += "\n";
+  for (const Point& p : points) {
+    const auto rows = epoch_rows(p);
+    double best = 0.0;
+    for (const auto& r : rows) {
+      best = std::max(best, r.size() > 5 ? std::stod(r[5]) : 0.0);
+    }
+    const std::string final_err =
+        rows.empty() || rows.back().size() <= 5
+            ? "failed"
+            : fmt::format("{:.2f}%", 100.0 * (1.0 - std::stod(rows.back()[5])));
+    const std::string best_err =
+        rows.empty() ? "failed" : fmt::format("{:.2f}%", 100.0 * (1.0 - best));
+    md += "| ";
+    for (const auto& [flag, v] : p.settings) {
+      csv += v + ",";
+      md += v + " | ";
+    }
+    csv += fmt::format("{},{},{},\"{}\"\n", final_err, best_err, rows.size(), command_line(p));
+    md += fmt::format("{} | {} | {} | `{}` |\n", final_err, best_err, rows.size(), command_line(p));
+  }
+  write_text_file_atomic((fs::path(o.out) / "summary.csv").string(), csv);
+  write_text_file_atomic((fs::path(o.out) / "summary.md").string(), md);
+  fmt::print("{}", md);
+}
+
+void run_sweep(const SweepOptions& o) {
+  if (o.parallel < 1) {
+    throw ValueError("sweep: --parallel must be at least 1");
+  }
+  std::vector<Axis> axes;
+  for (const std::string& g : o.grid) {
+    axes.push_back(parse_axis(g));
+  }
+  const std::vector<Point> points = expand(axes, o);
+  fs::create_directories(o.out);
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  fmt::print("sweep: {} runs, {} at a time, in {}\n", points.size(), o.parallel, o.out);
+  std::map<pid_t, const Point*> running;
+  int failures = 0;
+  auto wait_one = [&] {
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    const auto it = running.find(pid);
+    if (it == running.end()) {
+      return;
+    }
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    failures += ok ? 0 : 1;
+    fmt::print("sweep: {} {}\n", it->second->name,
+               ok ? "done" : fmt::format("FAILED (see {}/train.log)", it->second->dir.string()));
+    std::fflush(stdout);
+    running.erase(it);
+  };
+  for (const Point& p : points) {
+    if (o.dry_run) {
+      fmt::print("{}\n", command_line(p));
+      continue;
+    }
+    if (finished(p)) {
+      fmt::print("sweep: {} already finished\n", p.name);
+      continue;
+    }
+    while (static_cast<int>(running.size()) >= o.parallel) {
+      wait_one();
+    }
+    fmt::print("sweep: {} started\n", p.name);
+    std::fflush(stdout);
+    running[spawn_run(self, p)] = &p;
+  }
+  while (!running.empty()) {
+    wait_one();
+  }
+  if (!o.dry_run) {
+    write_summary(o, points, axes);
+  }
+  if (failures > 0) {
+    throw ValueError(fmt::format("sweep: {} of {} runs failed", failures, points.size()));
+  }
+}
+
+}  // namespace
+
+void add_sweep_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "sweep",
+      "run a grid of trainings and summarize their test errors (flags after -- go to "
+      "every run)");
+  auto o = std::make_shared<SweepOptions>();
+  cmd->add_option("--grid", o->grid,
+                  "an axis: a train flag and its values, e.g. norm=batch,group (repeatable)")
+      ->required();
+  cmd->add_option("--out", o->out, "sweep directory")->capture_default_str();
+  cmd->add_option("--parallel", o->parallel, "runs at a time")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "threads per run (0: cores / parallel)")
+      ->capture_default_str();
+  cmd->add_flag("--dry-run", o->dry_run, "print the commands only");
+  cmd->add_option("train_args", o->train_args, "flags for every run, after --");
+  cmd->callback([o] { run_sweep(*o); });
+}
+
+}  // namespace normlab
