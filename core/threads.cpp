@@ -9,7 +9,7 @@ void set_num_threads(int n) {
   if (n <= 0) {
     n = omp_get_num_procs();
   }
-  openblas_set_num_threads(n);
+  openblas_set_num_threads(1);
   omp_set_num_threads(n);
 }
 
