@@ -86,7 +86,7 @@ Layout plan(std::string_view where, const TensorMap& tensors, const MetadataMap&
     if (!t.defined()) {
       throw ValueError(fmt::format("safetensors: {}: tensor '{}' is undefined", where, name));
     }
-    code_of(t.dtype());
+    code_of(t.dtype());  // DTypeError now, before anything is written
     order.emplace_back(name, t.contiguous());
   }
   // Largest element first, then by name: every tensor starts aligned to its element size.
