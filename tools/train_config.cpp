@@ -50,6 +50,7 @@ void for_each_field(J& j, C& c, F&& f) {
   f(j, "stats_every", c.stats_every);
   f(j, "checkpoint_every", c.checkpoint_every);
   f(j, "progress", c.progress);
+  f(j, "stop_after_steps", c.stop_after_steps);
 }
 
 void require(bool ok, std::string_view flag, const std::string& what) {
@@ -90,7 +91,8 @@ void TrainConfig::validate() const {
   require(image_size >= 1, "image-size", "must be at least 1");
   require(train_subset >= 0 && test_subset >= 0, "train-subset", "must not be negative");
   require(log_every >= 1, "log-every", "must be at least 1");
-  require(stats_every >= 0 && checkpoint_every >= 0, "stats-every", "must not be negative");
+  require(stats_every >= 0 && checkpoint_every >= 0 && stop_after_steps >= 0, "stats-every",
+          "must not be negative");
 }
 
 nlohmann::json to_json(const TrainConfig& c) {
@@ -187,6 +189,9 @@ void add_train_flags(CLI::App& cmd, TrainConfig& c) {
                  "steps between mid-epoch checkpoints (0: at epoch ends only)")
       ->group("Run");
   cmd.add_flag("--progress,!--no-progress", c.progress, "progress bar when stdout is a terminal")
+      ->group("Run");
+  cmd.add_option("--stop-after-steps", c.stop_after_steps,
+                 "stop after this many steps without a final checkpoint, as if killed (0: off)")
       ->group("Run");
 }
 

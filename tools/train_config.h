@@ -53,6 +53,8 @@ struct TrainConfig {
   std::int64_t stats_every = 50;      // steps between normalization-statistics records; 0: off
   std::int64_t checkpoint_every = 0;  // steps between mid-epoch checkpoints; 0: epoch ends only
   bool progress = true;               // progress bar on a terminal
+  std::int64_t stop_after_steps = 0;  // > 0: stop there without a final checkpoint, as a crash
+                                      // would (to test and demonstrate --resume)
 
   double effective_lr() const;  // lr, scaled by batch_size / lr_base_batch when that is set
   std::string default_out() const;

@@ -317,8 +317,14 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
         window_start = now;
         window_images = 0;
       }
-      if (c.checkpoint_every > 0 && step % c.checkpoint_every == 0) {
+      if (c.checkpoint_every > 0 && step % c.checkpoint_every == 0 &&
+          batch->index + 1 < steps_per_epoch) {  // an epoch's end saves below, after evaluation
         save(last, epoch);
+      }
+      if (c.stop_after_steps > 0 && step >= c.stop_after_steps) {
+        progress.end_epoch();
+        result.run_dir = run.string();
+        return result;  // as if killed: no final checkpoint, no evaluation
       }
     }
     progress.end_epoch();

@@ -1,0 +1,175 @@
+// The training driver: a resumed run ends with the same weights as an uninterrupted one, the run
+// directory holds what it promises, and the config survives its JSON round trip.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/safetensors.h"
+#include "core/tensor_math.h"
+#include "tools/train_config.h"
+#include "tools/trainer.h"
+
+using namespace normlab;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Two classes of 8×8 gray images: a bright left half or a bright right half, plus noise.
+Dataset synthetic_split(std::string name, std::int64_t n, std::uint64_t seed) {
+  Dataset d = make_dataset(std::move(name), n, 1, 8, 8, {"left", "right"});
+  Rng rng(seed);
+  auto* px = d.images.data<std::uint8_t>().data();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t label = i % 2;
+    d.labels.set({i}, static_cast<double>(label));
+    for (std::int64_t y = 0; y < 8; ++y) {
+      for (std::int64_t x = 0; x < 8; ++x) {
+        const bool bright = (x < 4) == (label == 0);
+        px[i * 64 + y * 8 + x] = static_cast<std::uint8_t>((bright ? 150 : 60) + rng.randint(60));
+      }
+    }
+  }
+  return d;
+}
+
+DatasetSplits synthetic_data() {
+  DatasetSplits s;
+  s.train = synthetic_split("synthetic train", 96, 1);
+  s.test = synthetic_split("synthetic test", 32, 2);
+  s.class_names = {"left", "right"};
+  return s;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() /
+           fs::path("normlab_trainer_" + std::to_string(::getpid()) + "_" +
+                    std::to_string(Rng(std::random_device{}()).next_u64()));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+TrainConfig small_config(const fs::path& out) {
+  TrainConfig c;
+  c.model = "tiny";
+  c.norm = "batch";
+  c.width = 0.25;
+  c.batch_size = 16;
+  c.epochs = 2;
+  c.lr = 0.05;
+  c.threads = 1;
+  c.stats_every = 3;
+  c.log_every = 2;
+  c.progress = false;
+  c.out = out.string();
+  return c;
+}
+
+Safetensors weights(const fs::path& run) {
+  return read_safetensors((run / "last.safetensors").string());
+}
+
+void require_same_tensors(const Safetensors& a, const Safetensors& b) {
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  for (const auto& [name, t] : a.tensors) {
+    CAPTURE(name);
+    REQUIRE(b.tensors.count(name) == 1);
+    REQUIRE(max_abs_diff(t, b.tensors.at(name)) == 0.0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("train: a run resumed from its epoch checkpoint ends with the same weights",
+          "[train][resume]") {
+  TempDir tmp;
+  const DatasetSplits data = synthetic_data();
+  const TrainConfig full = small_config(tmp.path / "full");
+  const TrainResult r = train(full, data, false);
+  REQUIRE(r.epochs.size() == 2);
+
+  // Killed at step 8: the last checkpoint is the one of the end of epoch 1 (step 6).
+  TrainConfig part = small_config(tmp.path / "part");
+  part.stop_after_steps = 8;
+  train(part, data, false);
+  part.stop_after_steps = 0;
+  const TrainResult resumed = train(part, data, true);
+  REQUIRE(resumed.epochs.size() == 1);
+  require_same_tensors(weights(tmp.path / "full"), weights(tmp.path / "part"));
+}
+
+TEST_CASE("train: a run killed mid-epoch and resumed ends with the same weights",
+          "[train][resume]") {
+  TempDir tmp;
+  const DatasetSplits data = synthetic_data();
+  train(small_config(tmp.path / "full"), data, false);  // 2 epochs of 6 steps
+
+  // The interrupted run checkpoints every 4 steps and dies after step 10: its last checkpoint is
+  // from step 8, in the middle of epoch 2, and steps 9 and 10 are lost.
+  TrainConfig cut = small_config(tmp.path / "cut");
+  cut.checkpoint_every = 4;
+  cut.stop_after_steps = 10;
+  train(cut, data, false);
+  cut.stop_after_steps = 0;
+  train(cut, data, true);
+  require_same_tensors(weights(tmp.path / "full"), weights(tmp.path / "cut"));
+}
+
+TEST_CASE("train: the run directory holds config, metrics, statistics and checkpoints", "[train]") {
+  TempDir tmp;
+  const TrainConfig c = small_config(tmp.path / "run");
+  train(c, synthetic_data(), false);
+  for (const char* f : {"config.json", "metrics_steps.csv", "metrics_epochs.csv", "norm_stats.csv",
+                        "param_stats.csv", "last.safetensors", "best.safetensors"}) {
+    CAPTURE(f);
+    REQUIRE(fs::exists(tmp.path / "run" / f));
+  }
+  std::ifstream in(tmp.path / "run" / "norm_stats.csv");
+  std::string header;
+  std::string row;
+  std::getline(in, header);
+  std::getline(in, row);
+  REQUIRE(row.rfind("0,features.1,BatchNorm", 0) == 0);
+  const Safetensors ck = weights(tmp.path / "run");
+  REQUIRE(ck.tensors.count("features.0.weight") == 1);
+  REQUIRE(ck.tensors.count("features.1.running_mean") == 1);
+  REQUIRE(nlohmann::json::parse(ck.metadata.at("config"))["norm"] == "batch");
+}
+
+TEST_CASE("train: the loss falls on a learnable problem", "[train]") {
+  TempDir tmp;
+  TrainConfig c = small_config(tmp.path / "run");
+  c.norm = "group";
+  c.epochs = 3;
+  const TrainResult r = train(c, synthetic_data(), false);
+  REQUIRE(r.epochs.back().train_loss < r.epochs.front().train_loss);
+  REQUIRE(r.final_test_accuracy > 0.9);
+}
+
+TEST_CASE("train config: JSON round trip and validation", "[train][config]") {
+  TrainConfig c;
+  c.norm = "batch_renorm";
+  c.milestones = {3, 6};
+  c.seed = 42;
+  const TrainConfig back = train_config_from_json(to_json(c));
+  REQUIRE(to_json(back) == to_json(c));
+  c.batch_size = 0;
+  REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("--batch-size"));
+  c.batch_size = 8;
+  c.norm = "bogus";
+  REQUIRE_THROWS_AS(c.validate(), ValueError);
+  REQUIRE_THROWS_AS(train_config_from_json(nlohmann::json::parse(R"({"epochs": "x"})")),
+                    ValueError);
+}
+
+TEST_CASE("train: a batch larger than the training set is a clear error", "[train][errors]") {
+  TempDir tmp;
+  TrainConfig c = small_config(tmp.path / "run");
+  c.batch_size = 1000;
+  REQUIRE_THROWS_WITH(train(c, synthetic_data(), false), Catch::Contains("--batch-size 1000"));
+}
