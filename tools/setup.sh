@@ -41,8 +41,9 @@ case "$mode" in
   main)
     cmake --preset release >/dev/null
     cmake --build --preset release -j "$jobs" --target normlab
-    exec build/release/tools/normlab train --model tiny --norm group --data fashion-mnist \
+    build/release/tools/normlab train --model tiny --norm group --data fashion-mnist \
       --epochs 4 --out runs/fashion-tiny-gn "$@"
+    /usr/bin/python3 tools/plot_run.py runs/fashion-tiny-gn
     ;;
   test)
     cmake --preset dev >/dev/null
