@@ -113,11 +113,13 @@ void export_images(const DataArgs& a, const Dataset& d) {
   if (ec) {
     throw IoError(fmt::format("data: cannot create {}: {}", a.export_dir, ec.message()));
   }
-  for (const std::int64_t k : a.indices) {
+  for (const std::int64_t k : a.indices) {  // all checked before any file is written
     if (k < 0 || k >= d.size()) {
       throw ValueError(
           fmt::format("data: index {} out of range: {} has {} images", k, d.name, d.size()));
     }
+  }
+  for (const std::int64_t k : a.indices) {
     const std::string name =
         fmt::format("{}_{}.png", k, file_safe(d.class_names[static_cast<std::size_t>(d.label(k))]));
     const std::filesystem::path path = std::filesystem::path(a.export_dir) / name;
