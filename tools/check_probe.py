@@ -98,7 +98,6 @@ class BatchRenormRef(nn.Module):
 
     def forward(self, x):
         dims = [0] + list(range(2, x.dim()))
-        mu, sigma = channel_view(self.running_mean, x.dim()), channel_view(self.running_std, x.dim())
         if self.training:
             mean = x.mean(dims)
             std = torch.sqrt(x.var(dims, unbiased=False) + self.eps)
@@ -112,7 +111,8 @@ class BatchRenormRef(nn.Module):
                 self.running_std += self.momentum * (std - self.running_std)
                 self.num_batches_tracked += 1
         else:
-            xhat = (x - mu) / sigma
+            n = x.dim()
+            xhat = (x - channel_view(self.running_mean, n)) / channel_view(self.running_std, n)
         if self.weight is None:
             return xhat
         return xhat * channel_view(self.weight, x.dim()) + channel_view(self.bias, x.dim())
@@ -247,7 +247,8 @@ REFERENCES = {
         o.int("num_features"), eps=o.float("eps", 1e-5), momentum=o.float("momentum", 0.1),
         affine=o.bool("affine", False), track_running_stats=o.bool("track_running_stats", False)),
     "group_norm": lambda o, n: nn.GroupNorm(o.int("num_groups"), o.int("num_channels"),
-                                            eps=o.float("eps", 1e-5), affine=o.bool("affine", True)),
+                                            eps=o.float("eps", 1e-5),
+                                            affine=o.bool("affine", True)),
     "batch_renorm": lambda o, n: BatchRenormRef(
         o.int("num_features"), o.float("eps", 1e-5), o.float("momentum", 0.1),
         o.float("r_max", 3.0), o.float("d_max", 5.0), o.bool("affine", True)),

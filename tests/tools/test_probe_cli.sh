@@ -9,7 +9,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 
-# npy FILE DESCR SHAPE DATA: a .npy 1.0 file; DATA is a printf format of the raw little-endian bytes.
+# npy FILE DESCR SHAPE DATA: a .npy 1.0 file; DATA is a printf format of the raw bytes (little
+# endian).
 npy() {
   local file=$1 descr=$2 shape=$3 data=$4
   local dict="{'descr': '$descr', 'fortran_order': False, 'shape': $shape, }"
@@ -26,9 +27,10 @@ npy() {
   } >"$file"
 }
 
-# float32 1, -2, 3, -4, 5, -6 as a (2, 3) array; relu gives 1, 0, 3, 0, 5, 0 and dx = 1, 0, 1, 0, 1, 0.
+# float32 (2, 3): 1, -2, 3, -4, 5, -6; relu gives 1, 0, 3, 0, 5, 0 and dx = 1, 0, 1, 0, 1, 0.
 f1='\x00\x00\x80\x3f' f3='\x00\x00\x40\x40' f5='\x00\x00\xa0\x40' f0='\x00\x00\x00\x00'
-npy "$tmp/x.npy" '<f4' '(2, 3)' "$f1\\x00\\x00\\x00\\xc0$f3\\x00\\x00\\x80\\xc0$f5\\x00\\x00\\xc0\\xc0"
+m2='\x00\x00\x00\xc0' m4='\x00\x00\x80\xc0' m6='\x00\x00\xc0\xc0'
+npy "$tmp/x.npy" '<f4' '(2, 3)' "$f1$m2$f3$m4$f5$m6"
 npy "$tmp/i.npy" '<i4' '(2,)' '\x01\x00\x00\x00\x02\x00\x00\x00'
 npy "$tmp/gy_bad.npy" '<f4' '(3, 2)' "$f1$f1$f1$f1$f1$f1"
 mkdir -p "$tmp/relu_params" "$tmp/linear_params"
@@ -38,7 +40,8 @@ npy "$tmp/linear_params/weight.npy" '<f4' '(1,)' "$f1"
 data_hex() { tail -c "$2" "$1" | od -An -tx1 | tr -d ' \n'; }
 want_hex() { printf "$1" | od -An -tx1 | tr -d ' \n'; }
 
-if "$normlab" probe --layer relu --input "$tmp/x.npy" --out "$tmp/out" >"$tmp/stdout" 2>"$tmp/err" &&
+if "$normlab" probe --layer relu --input "$tmp/x.npy" --out "$tmp/out" >"$tmp/stdout" \
+  2>"$tmp/err" &&
   [ "$(wc -l <"$tmp/stdout")" -eq 2 ] && grep -q 'output.npy.*float32.*\[2, 3\]' "$tmp/stdout" &&
   grep -q 'grad_input.npy.*float32.*\[2, 3\]' "$tmp/stdout" &&
   [ "$(data_hex "$tmp/out/output.npy" 24)" = "$(want_hex "$f1$f0$f3$f0$f5$f0")" ] &&
