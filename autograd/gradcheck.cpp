@@ -40,9 +40,9 @@ std::string GradcheckReport::worst() const {
   const auto it = std::max_element(mismatches.begin(), mismatches.end(), [](auto& a, auto& b) {
     return std::abs(a.analytic - a.numeric) < std::abs(b.analytic - b.numeric);
   });
-  return fmt::format("input {} at {}: analytic {:.10g} numeric {:.10g} ({} of {} elements off; seed {})",
-                     it->input, to_string(it->index), it->analytic, it->numeric,
-                     mismatches.size(), checked, seed);
+  return fmt::format(
+      "input {} at {}: analytic {:.10g} numeric {:.10g} ({} of {} elements off; seed {})",
+      it->input, to_string(it->index), it->analytic, it->numeric, mismatches.size(), checked, seed);
 }
 
 GradcheckReport gradcheck(const GradcheckFunction& f, const std::vector<Variable>& inputs,
@@ -70,7 +70,8 @@ GradcheckReport gradcheck(const GradcheckFunction& f, const std::vector<Variable
     w = randn(y.shape(), DType::f64, rng);
   }
   if (!y.requires_grad()) {
-    throw ValueError("gradcheck: the function's output does not depend on any input that requires a gradient");
+    throw ValueError(
+        "gradcheck: the function's output does not depend on any input that requires a gradient");
   }
   y.backward(w.defined() ? w : Tensor::ones(y.shape(), DType::f64));
 

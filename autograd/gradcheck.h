@@ -20,7 +20,7 @@ struct GradcheckOptions {
   double step = 1e-6;
   double atol = 1e-5;
   double rtol = 1e-3;
-  std::uint64_t seed = 20240601;  // for the upstream weighting w
+  std::uint64_t seed = 20240601;     // for the upstream weighting w
   std::int64_t max_elements = 4096;  // per input; larger inputs check a seeded random subset
 };
 

@@ -69,9 +69,13 @@ const std::shared_ptr<Node>& Variable::grad_fn() const {
   return impl_->grad_fn;
 }
 
-Variable Variable::detach() const { return Variable(data(), false); }
+Variable Variable::detach() const {
+  return Variable(data(), false);
+}
 
-void Variable::backward(bool retain_graph) const { run_backward(*this, Tensor(), retain_graph); }
+void Variable::backward(bool retain_graph) const {
+  run_backward(*this, Tensor(), retain_graph);
+}
 
 void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
   run_backward(*this, grad_output, retain_graph);

@@ -52,7 +52,8 @@ class Variable {
   bool same(const Variable& other) const noexcept { return impl_ == other.impl_; }
 
  private:
-  friend Variable make_output(Tensor data, std::shared_ptr<Node> node, std::vector<Variable> inputs);
+  friend Variable make_output(Tensor data, std::shared_ptr<Node> node,
+                              std::vector<Variable> inputs);
   friend void run_backward(const Variable& root, const Tensor& grad_output, bool retain_graph);
   std::shared_ptr<VariableImpl> impl_;
 };

@@ -36,7 +36,9 @@ std::size_t dtype_size(DType dtype) {
   return 0;
 }
 
-bool is_floating(DType dtype) { return dtype == DType::f32 || dtype == DType::f64; }
+bool is_floating(DType dtype) {
+  return dtype == DType::f32 || dtype == DType::f64;
+}
 
 void throw_not_floating(std::string_view op, DType dtype) {
   throw DTypeError(

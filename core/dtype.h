@@ -43,7 +43,8 @@ constexpr DType dtype_of<std::int64_t>() {
 
 [[noreturn]] void throw_not_floating(std::string_view op, DType dtype);
 
-// Calls f.template operator()<T>() with T = float or double; any other dtype is a DTypeError naming op.
+// Calls f.template operator()<T>() with T = float or double; any other dtype is a DTypeError naming
+// op.
 //   visit_float(x.dtype(), "relu", [&]<class T>() { relu_forward(x.data<T>().data(), ...); });
 template <class F>
 decltype(auto) visit_float(DType dtype, std::string_view op, F&& f) {

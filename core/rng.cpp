@@ -38,9 +38,13 @@ std::uint64_t Rng::next_u64() {
   return result;
 }
 
-double Rng::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+double Rng::uniform() {
+  return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
+}
 
-double Rng::uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+double Rng::uniform(double lo, double hi) {
+  return lo + (hi - lo) * uniform();
+}
 
 double Rng::normal() {
   if (has_spare_) {
@@ -72,7 +76,9 @@ std::int64_t Rng::randint(std::int64_t n) {
   return static_cast<std::int64_t>(r % un);
 }
 
-bool Rng::bernoulli(double p) { return uniform() < p; }
+bool Rng::bernoulli(double p) {
+  return uniform() < p;
+}
 
 std::string Rng::state() const {
   return fmt::format("{} {} {} {} {} {}", s_[0], s_[1], s_[2], s_[3], has_spare_ ? 1 : 0,

@@ -15,7 +15,7 @@ class Rng {
 
   std::uint64_t next_u64();
   double uniform();                      // [0, 1), 53 random bits
-  double uniform(double lo, double hi);   // [lo, hi)
+  double uniform(double lo, double hi);  // [lo, hi)
   double normal();                       // standard normal (Box-Muller; the pair's twin is kept)
   std::int64_t randint(std::int64_t n);  // uniform in [0, n), unbiased; n > 0
   bool bernoulli(double p);

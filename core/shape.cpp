@@ -19,7 +19,9 @@ std::string to_string(const Shape& shape) {
   return s + "]";
 }
 
-std::int64_t shape_numel(const Shape& shape) { return numel_from(shape, 0); }
+std::int64_t shape_numel(const Shape& shape) {
+  return numel_from(shape, 0);
+}
 
 std::int64_t numel_from(const Shape& shape, int first_axis) {
   std::int64_t n = 1;
@@ -42,8 +44,9 @@ Strides contiguous_strides(const Shape& shape) {
 int normalize_axis(std::string_view op, int axis, const Shape& shape) {
   const int ndim = static_cast<int>(shape.size());
   if (axis < -ndim || axis >= ndim) {
-    throw ShapeError(fmt::format("{}: axis {} is out of range for a tensor of {} dimensions (x: {})",
-                                 op, axis, ndim, to_string(shape)));
+    throw ShapeError(
+        fmt::format("{}: axis {} is out of range for a tensor of {} dimensions (x: {})", op, axis,
+                    ndim, to_string(shape)));
   }
   return axis < 0 ? axis + ndim : axis;
 }

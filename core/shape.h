@@ -19,7 +19,8 @@ Strides contiguous_strides(const Shape& shape);
 // Maps axis in [-ndim, ndim) to [0, ndim); otherwise ShapeError naming op and the shape.
 int normalize_axis(std::string_view op, int axis, const Shape& shape);
 
-// NumPy broadcasting of two shapes; ShapeError "op: shapes cannot be broadcast (a: [...], b: [...])".
+// NumPy broadcasting of two shapes; ShapeError "op: shapes cannot be broadcast (a: [...], b:
+// [...])".
 Shape broadcast_shapes(std::string_view op, const Shape& a, const Shape& b);
 
 // Throws ShapeError when any dimension is negative.

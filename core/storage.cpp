@@ -12,7 +12,9 @@ namespace {
 constexpr std::size_t kAlignment = 64;  // one cache line; also what AVX-512 loads like
 }
 
-void Storage::Free::operator()(std::byte* p) const noexcept { std::free(p); }
+void Storage::Free::operator()(std::byte* p) const noexcept {
+  std::free(p);
+}
 
 Storage::Storage(std::size_t nbytes) : nbytes_(nbytes) {
   // aligned_alloc needs a size that is a multiple of the alignment, and never 0.

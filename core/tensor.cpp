@@ -58,18 +58,19 @@ void for_each_run(const Shape& shape, const Strides& src_strides, std::int64_t s
 template <class S, class D>
 void strided_copy(const S* src, const Shape& shape, const Strides& ss, std::int64_t so, D* dst,
                   const Strides& ds, std::int64_t dof) {
-  for_each_run(shape, ss, so, ds, dof,
-               [&](std::int64_t s, std::int64_t d, std::int64_t n, std::int64_t si, std::int64_t di) {
-                 if (si == 1 && di == 1) {
-                   for (std::int64_t i = 0; i < n; ++i) {
-                     dst[d + i] = static_cast<D>(src[s + i]);
-                   }
-                 } else {
-                   for (std::int64_t i = 0; i < n; ++i) {
-                     dst[d + i * di] = static_cast<D>(src[s + i * si]);
-                   }
-                 }
-               });
+  for_each_run(
+      shape, ss, so, ds, dof,
+      [&](std::int64_t s, std::int64_t d, std::int64_t n, std::int64_t si, std::int64_t di) {
+        if (si == 1 && di == 1) {
+          for (std::int64_t i = 0; i < n; ++i) {
+            dst[d + i] = static_cast<D>(src[s + i]);
+          }
+        } else {
+          for (std::int64_t i = 0; i < n; ++i) {
+            dst[d + i * di] = static_cast<D>(src[s + i * si]);
+          }
+        }
+      });
 }
 
 }  // namespace
@@ -83,8 +84,8 @@ Tensor Tensor::empty(Shape shape, DType dtype) {
   check_valid_shape("empty", shape);
   Tensor t;
   t.strides_ = contiguous_strides(shape);
-  t.storage_ = std::make_shared<Storage>(static_cast<std::size_t>(shape_numel(shape)) *
-                                         dtype_size(dtype));
+  t.storage_ =
+      std::make_shared<Storage>(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype));
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
   return t;
@@ -96,7 +97,9 @@ Tensor Tensor::zeros(Shape shape, DType dtype) {
   return t;
 }
 
-Tensor Tensor::ones(Shape shape, DType dtype) { return full(std::move(shape), 1.0, dtype); }
+Tensor Tensor::ones(Shape shape, DType dtype) {
+  return full(std::move(shape), 1.0, dtype);
+}
 
 Tensor Tensor::full(Shape shape, double value, DType dtype) {
   Tensor t = empty(std::move(shape), dtype);
@@ -104,7 +107,9 @@ Tensor Tensor::full(Shape shape, double value, DType dtype) {
   return t;
 }
 
-Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
+Tensor Tensor::scalar(double value, DType dtype) {
+  return full({}, value, dtype);
+}
 
 Tensor Tensor::from_vector(Shape shape, const std::vector<double>& values, DType dtype) {
   Tensor t = empty(std::move(shape), dtype);
@@ -150,8 +155,9 @@ void Tensor::check_dtype(DType want) const {
 
 std::int64_t Tensor::linear_offset(const std::vector<std::int64_t>& index) const {
   if (index.size() != shape_.size()) {
-    throw ShapeError(fmt::format("at: index has {} components for a tensor of {} dimensions (x: {})",
-                                 index.size(), shape_.size(), normlab::to_string(shape_)));
+    throw ShapeError(
+        fmt::format("at: index has {} components for a tensor of {} dimensions (x: {})",
+                    index.size(), shape_.size(), normlab::to_string(shape_)));
   }
   std::int64_t off = offset_;
   for (std::size_t i = 0; i < index.size(); ++i) {
@@ -236,8 +242,8 @@ Tensor Tensor::permute(const std::vector<int>& axes) const {
   for (std::size_t i = 0; i < axes.size(); ++i) {
     const auto a = static_cast<std::size_t>(normalize_axis("permute", axes[i], shape_));
     if (seen[a]) {
-      throw ShapeError(fmt::format("permute: axis {} repeated (x: {})", a,
-                                   normlab::to_string(shape_)));
+      throw ShapeError(
+          fmt::format("permute: axis {} repeated (x: {})", a, normlab::to_string(shape_)));
     }
     seen[a] = true;
     t.shape_[i] = shape_[a];
@@ -302,7 +308,9 @@ Tensor Tensor::expand(const Shape& shape) const {
   return t;
 }
 
-Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+Tensor Tensor::contiguous() const {
+  return is_contiguous() ? *this : clone();
+}
 
 Tensor Tensor::clone() const {
   Tensor out = empty(shape_, dtype_);
@@ -379,7 +387,9 @@ std::string Tensor::to_string(int max_per_dim) const {
   return "tensor(" + os.str() + ")";
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << t.to_string();
+}
 
 std::string describe(std::string_view name, const Tensor& t) {
   return fmt::format("{}: {}", name, t.defined() ? normlab::to_string(t.shape()) : "undefined");
@@ -387,8 +397,8 @@ std::string describe(std::string_view name, const Tensor& t) {
 
 void check_same_shape(std::string_view op, const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) {
-    throw ShapeError(fmt::format("{}: shapes differ ({}, {})", op, describe("a", a),
-                                 describe("b", b)));
+    throw ShapeError(
+        fmt::format("{}: shapes differ ({}, {})", op, describe("a", a), describe("b", b)));
   }
 }
 

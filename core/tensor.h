@@ -70,12 +70,12 @@ class Tensor {
   Tensor transpose(int a, int b) const;
   Tensor narrow(int axis, std::int64_t start, std::int64_t length) const;
   Tensor select(int axis, std::int64_t index) const;  // drops the axis
-  Tensor expand(const Shape& shape) const;  // broadcast view (stride 0 on expanded axes)
+  Tensor expand(const Shape& shape) const;            // broadcast view (stride 0 on expanded axes)
   // reshape is a view when the tensor is contiguous and a copy otherwise.
   Tensor reshape(Shape shape) const;
 
-  Tensor contiguous() const;  // this tensor if already contiguous, else a contiguous copy
-  Tensor clone() const;       // always a contiguous copy
+  Tensor contiguous() const;     // this tensor if already contiguous, else a contiguous copy
+  Tensor clone() const;          // always a contiguous copy
   Tensor to(DType dtype) const;  // converted copy (this tensor if the dtype already matches)
 
   void fill_(double value);

@@ -7,7 +7,9 @@ namespace normlab {
 
 namespace {
 // Both operands contiguous in dst's dtype, so every loop below is a plain loop.
-Tensor as_dense(const Tensor& t, DType dtype) { return t.to(dtype).contiguous(); }
+Tensor as_dense(const Tensor& t, DType dtype) {
+  return t.to(dtype).contiguous();
+}
 }  // namespace
 
 void add_(Tensor& dst, const Tensor& src, double alpha) {

@@ -8,10 +8,10 @@ namespace normlab {
 
 void add_(Tensor& dst, const Tensor& src, double alpha = 1.0);  // dst += alpha·src, same shape
 void scale_(Tensor& dst, double alpha);                         // dst *= alpha
-double sum_all(const Tensor& t);                                 // double accumulator
-double dot_all(const Tensor& a, const Tensor& b);                // Σ a⊙b, same shape
+double sum_all(const Tensor& t);                                // double accumulator
+double dot_all(const Tensor& a, const Tensor& b);               // Σ a⊙b, same shape
 double max_abs(const Tensor& t);
-double max_abs_diff(const Tensor& a, const Tensor& b);           // same shape
+double max_abs_diff(const Tensor& a, const Tensor& b);  // same shape
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
 
 }  // namespace normlab

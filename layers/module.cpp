@@ -8,7 +8,9 @@
 
 namespace normlab {
 
-Tensor Module::infer(const Tensor& x) { return forward(Variable(x, false)).data(); }
+Tensor Module::infer(const Tensor& x) {
+  return forward(Variable(x, false)).data();
+}
 
 void Module::train(bool on) {
   training_ = on;

@@ -28,10 +28,10 @@ class Module {
   virtual ~Module() = default;
 
   virtual Variable forward(const Variable& x) = 0;
-  // Same output as forward, no graph. The default runs forward on a detached copy of x and drops the
-  // graph; layers override it to skip saving what only backward needs.
+  // Same output as forward, no graph. The default runs forward on a detached copy of x and drops
+  // the graph; layers override it to skip saving what only backward needs.
   virtual Tensor infer(const Tensor& x);
-  virtual std::string type_name() const = 0;  // "Conv2d", "GroupNorm", ...
+  virtual std::string type_name() const = 0;             // "Conv2d", "GroupNorm", ...
   virtual std::string extra_repr() const { return {}; }  // "3, 16, kernel_size=3"
 
   virtual void train(bool on = true);  // recursive
@@ -61,7 +61,8 @@ class Module {
  private:
   void collect_parameters(const std::string& prefix,
                           std::vector<std::pair<std::string, Variable*>>& out);
-  void collect_buffers(const std::string& prefix, std::vector<std::pair<std::string, Tensor*>>& out);
+  void collect_buffers(const std::string& prefix,
+                       std::vector<std::pair<std::string, Tensor*>>& out);
   void print(std::string& out, int indent) const;
 
   bool training_ = true;

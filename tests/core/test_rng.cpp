@@ -1,6 +1,5 @@
 // Rng: reproducible from a seed, state round-trips, moments of normal() are right.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "core/error.h"
