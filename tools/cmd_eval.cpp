@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/safetensors.h"
+#include "core/threads.h"
 #include "datasets/spec.h"
 #include "tools/commands.h"
 #include "tools/trainer.h"
@@ -21,9 +22,11 @@ struct EvalOptions {
   std::string checkpoint;
   std::string data;  // empty: the dataset of the run
   std::int64_t batch_size = 500;
+  int threads = 0;
 };
 
 void run_eval(const EvalOptions& o) {
+  set_num_threads(o.threads);
   const Safetensors file = read_safetensors(o.checkpoint);
   const auto cfg = file.metadata.find("config");
   if (cfg == file.metadata.end()) {
@@ -80,6 +83,7 @@ void add_eval_command(CLI::App& app) {
       ->required();
   cmd->add_option("--data", o->data, "dataset spec (default: the run's own dataset)");
   cmd->add_option("--batch-size", o->batch_size, "images per batch")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "threads (0: every core)")->capture_default_str();
   cmd->callback([o] { run_eval(*o); });
 }
 

@@ -7,12 +7,14 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"normlab: normalization layers, their gradients, and tiny CNNs on a CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "normlab 0.1.0");
+  normlab::set_num_threads(0);  // every core in one OpenMP pool; commands with --threads override
   normlab::add_train_command(app);
   normlab::add_eval_command(app);
   normlab::add_sweep_command(app);
