@@ -11,31 +11,13 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "core/tensor_math.h"
+#include "tests/temp_dir.h"
 
 using namespace normlab;
+using normlab::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed with its contents at scope exit.
-class TempDir {
- public:
-  explicit TempDir(std::string_view tag)
-      : path_(fs::temp_directory_path() / fmt::format("normlab_npy_{}_{}", tag, ::getpid())) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(std::string_view name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);

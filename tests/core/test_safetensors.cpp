@@ -12,31 +12,13 @@
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/tensor_math.h"
+#include "tests/temp_dir.h"
 
 using namespace normlab;
+using normlab::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed with its contents at scope exit.
-class TempDir {
- public:
-  explicit TempDir(std::string_view tag)
-      : path_(fs::temp_directory_path() / fmt::format("normlab_st_{}_{}", tag, ::getpid())) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(std::string_view name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 std::vector<std::byte> as_bytes(const std::string& s) {
   const auto b = std::as_bytes(std::span(s));

@@ -17,9 +17,11 @@
 #include "layers/norm/batch_norm.h"
 #include "layers/optim/adam.h"
 #include "layers/optim/sgd.h"
+#include "tests/temp_dir.h"
 #include "tools/checkpoint.h"
 
 using namespace normlab;
+using normlab::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -50,25 +52,6 @@ class WeightOnly final : public Module {
 
  private:
   Variable weight_;
-};
-
-class TempDir {
- public:
-  explicit TempDir(std::string_view tag)
-      : path_(fs::temp_directory_path() / fmt::format("normlab_ckpt_{}_{}", tag, ::getpid())) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(std::string_view name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
 };
 
 std::string read_file(const std::string& path) {

@@ -15,10 +15,12 @@
 #include "core/random.h"
 #include "core/tensor_math.h"
 #include "layers/layer_table.h"
+#include "tests/temp_dir.h"
 #include "tools/probe.h"
 
 using namespace normlab;
 using Catch::Contains;
+using normlab::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -61,26 +63,6 @@ ProbeRequest request(std::string layer, LayerOptions options, ProbeArray input) 
   r.input = std::move(input);
   return r;
 }
-
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag)
-      : path_(fs::temp_directory_path() / fmt::format("normlab_probe_{}_{}", tag, ::getpid())) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string path() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
 
 }  // namespace
 
@@ -310,7 +292,7 @@ TEST_CASE("probe reads a parameter directory of <name>.npy files", "[probe]") {
   const TempDir dir("state");
   write_npy(dir.file("weight.npy"), Tensor::ones({3}, DType::f32));
   write_npy(dir.file("batch_norm.running_mean.npy"), Tensor::zeros({2}, DType::f64));
-  const auto state = read_probe_state(dir.path());
+  const auto state = read_probe_state(dir.path().string());
   REQUIRE(state.size() == 2);
   REQUIRE(state.at("weight").file == dir.file("weight.npy"));
   REQUIRE(state.at("weight").value.shape() == Shape{3});
@@ -319,6 +301,6 @@ TEST_CASE("probe reads a parameter directory of <name>.npy files", "[probe]") {
   std::FILE* f = std::fopen(dir.file("notes.txt").c_str(), "w");
   REQUIRE(f != nullptr);
   std::fclose(f);
-  REQUIRE_THROWS_WITH(read_probe_state(dir.path()), Contains("notes.txt"));
+  REQUIRE_THROWS_WITH(read_probe_state(dir.path().string()), Contains("notes.txt"));
   REQUIRE_THROWS_AS(read_probe_state(dir.file("missing")), IoError);
 }

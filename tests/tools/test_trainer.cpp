@@ -9,10 +9,12 @@
 #include "core/rng.h"
 #include "core/safetensors.h"
 #include "core/tensor_math.h"
+#include "tests/temp_dir.h"
 #include "tools/train_config.h"
 #include "tools/trainer.h"
 
 using namespace normlab;
+using normlab::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -42,17 +44,6 @@ DatasetSplits synthetic_data() {
   s.class_names = {"left", "right"};
   return s;
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           fs::path("normlab_trainer_" + std::to_string(::getpid()) + "_" +
-                    std::to_string(Rng(std::random_device{}()).next_u64()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 TrainConfig small_config(const fs::path& out) {
   TrainConfig c;
@@ -87,63 +78,63 @@ void require_same_tensors(const Safetensors& a, const Safetensors& b) {
 
 TEST_CASE("train: a run resumed from its epoch checkpoint ends with the same weights",
           "[train][resume]") {
-  TempDir tmp;
+  TempDir tmp("trainer");
   const DatasetSplits data = synthetic_data();
-  const TrainConfig full = small_config(tmp.path / "full");
+  const TrainConfig full = small_config(tmp / "full");
   const TrainResult r = train(full, data, false);
   REQUIRE(r.epochs.size() == 2);
 
   // Killed at step 8: the last checkpoint is the one of the end of epoch 1 (step 6).
-  TrainConfig part = small_config(tmp.path / "part");
+  TrainConfig part = small_config(tmp / "part");
   part.stop_after_steps = 8;
   train(part, data, false);
   part.stop_after_steps = 0;
   const TrainResult resumed = train(part, data, true);
   REQUIRE(resumed.epochs.size() == 1);
-  require_same_tensors(weights(tmp.path / "full"), weights(tmp.path / "part"));
+  require_same_tensors(weights(tmp / "full"), weights(tmp / "part"));
 }
 
 TEST_CASE("train: a run killed mid-epoch and resumed ends with the same weights",
           "[train][resume]") {
-  TempDir tmp;
+  TempDir tmp("trainer");
   const DatasetSplits data = synthetic_data();
-  train(small_config(tmp.path / "full"), data, false);  // 2 epochs of 6 steps
+  train(small_config(tmp / "full"), data, false);  // 2 epochs of 6 steps
 
   // The interrupted run checkpoints every 4 steps and dies after step 10: its last checkpoint is
   // from step 8, in the middle of epoch 2, and steps 9 and 10 are lost.
-  TrainConfig cut = small_config(tmp.path / "cut");
+  TrainConfig cut = small_config(tmp / "cut");
   cut.checkpoint_every = 4;
   cut.stop_after_steps = 10;
   train(cut, data, false);
   cut.stop_after_steps = 0;
   train(cut, data, true);
-  require_same_tensors(weights(tmp.path / "full"), weights(tmp.path / "cut"));
+  require_same_tensors(weights(tmp / "full"), weights(tmp / "cut"));
 }
 
 TEST_CASE("train: the run directory holds config, metrics, statistics and checkpoints", "[train]") {
-  TempDir tmp;
-  const TrainConfig c = small_config(tmp.path / "run");
+  TempDir tmp("trainer");
+  const TrainConfig c = small_config(tmp / "run");
   train(c, synthetic_data(), false);
   for (const char* f : {"config.json", "metrics_steps.csv", "metrics_epochs.csv", "norm_stats.csv",
                         "param_stats.csv", "last.safetensors", "best.safetensors"}) {
     CAPTURE(f);
-    REQUIRE(fs::exists(tmp.path / "run" / f));
+    REQUIRE(fs::exists(tmp / "run" / f));
   }
-  std::ifstream in(tmp.path / "run" / "norm_stats.csv");
+  std::ifstream in(tmp / "run" / "norm_stats.csv");
   std::string header;
   std::string row;
   std::getline(in, header);
   std::getline(in, row);
   REQUIRE(row.rfind("0,features.1,BatchNorm", 0) == 0);
-  const Safetensors ck = weights(tmp.path / "run");
+  const Safetensors ck = weights(tmp / "run");
   REQUIRE(ck.tensors.count("features.0.weight") == 1);
   REQUIRE(ck.tensors.count("features.1.running_mean") == 1);
   REQUIRE(nlohmann::json::parse(ck.metadata.at("config"))["norm"] == "batch");
 }
 
 TEST_CASE("train: the loss falls on a learnable problem", "[train]") {
-  TempDir tmp;
-  TrainConfig c = small_config(tmp.path / "run");
+  TempDir tmp("trainer");
+  TrainConfig c = small_config(tmp / "run");
   c.norm = "group";
   c.epochs = 3;
   const TrainResult r = train(c, synthetic_data(), false);
@@ -168,8 +159,8 @@ TEST_CASE("train config: JSON round trip and validation", "[train][config]") {
 }
 
 TEST_CASE("train: a batch larger than the training set is a clear error", "[train][errors]") {
-  TempDir tmp;
-  TrainConfig c = small_config(tmp.path / "run");
+  TempDir tmp("trainer");
+  TrainConfig c = small_config(tmp / "run");
   c.batch_size = 1000;
   REQUIRE_THROWS_WITH(train(c, synthetic_data(), false), Catch::Contains("--batch-size 1000"));
 }
