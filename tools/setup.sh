@@ -42,7 +42,7 @@ case "$mode" in
     cmake --preset release >/dev/null
     cmake --build --preset release -j "$jobs" --target normlab
     build/release/tools/normlab train --model tiny --norm group --data fashion-mnist \
-      --epochs 4 --out runs/fashion-tiny-gn "$@"
+      --epochs 6 --out runs/fashion-tiny-gn "$@"
     /usr/bin/python3 tools/plot_run.py runs/fashion-tiny-gn
     ;;
   test)
