@@ -93,10 +93,14 @@ def plot_norm_stats(run):
     ax1.set_title("std of each normalization's input")
     ax1.set_yscale("log")
     ax2.set_title("BatchNorm: RMS gap batch mean vs running mean")
+    if not ax2.lines:
+        ax2.text(0.5, 0.5, "no layer keeps running statistics", ha="center", va="center",
+                 transform=ax2.transAxes)
     for ax in (ax1, ax2):
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     out = os.path.join(run, "activations.png")
     fig.savefig(out, dpi=110)
