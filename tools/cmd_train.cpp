@@ -56,6 +56,7 @@ void add_train_command(CLI::App& app) {
         c.epochs = config->epochs;
       }
       c.progress = config->progress;
+      c.stop_after_steps = config->stop_after_steps;  // an interruption is not part of the run
     }
     if (c.out.empty()) {
       c.out = c.default_out();
@@ -69,6 +70,13 @@ void add_train_command(CLI::App& app) {
         c.effective_lr(), c.epochs, c.out);
     std::fflush(stdout);
     const TrainResult r = train(c, splits, !resume->empty());
+    if (r.stopped) {
+      fmt::print(
+          "stopped after {} steps as --stop-after-steps asks; continue with "
+          "normlab train --resume {}\n",
+          c.stop_after_steps, r.run_dir);
+      return;
+    }
     fmt::print("test accuracy: {:.2f}% (best {:.2f}%), run directory {}\n",
                100 * r.final_test_accuracy, 100 * r.best_test_accuracy, r.run_dir);
   });

@@ -323,7 +323,7 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
       }
       if (c.stop_after_steps > 0 && step >= c.stop_after_steps) {
         progress.end_epoch();
-        result.run_dir = run.string();
+        result.stopped = true;
         return result;  // as if killed: no final checkpoint, no evaluation
       }
     }

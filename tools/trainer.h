@@ -45,6 +45,7 @@ struct TrainResult {
   double final_test_accuracy = 0.0;
   double best_test_accuracy = 0.0;
   std::string run_dir;
+  bool stopped = false;  // --stop-after-steps ended the run before its last epoch
 };
 
 // The model a config describes, on data with the given channels and size.
