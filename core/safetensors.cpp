@@ -297,9 +297,17 @@ void write_safetensors(const std::string& path, const TensorMap& tensors,
 
 std::vector<std::byte> safetensors_to_bytes(const TensorMap& tensors, const MetadataMap& metadata) {
   const Layout layout = plan("<memory>", tensors, metadata);
-  std::vector<std::byte> out;
+  std::size_t total = 8 + layout.header.size();
+  for (const Tensor& t : layout.tensors) {
+    total += static_cast<std::size_t>(nbytes_of(t));
+  }
+  // Sized once and filled by offset: no reallocation while appending (which also keeps g++ 12's
+  // -O3 stringop-overflow false positive on vector::insert away).
+  std::vector<std::byte> out(total);
+  std::size_t at = 0;
   emit(layout, [&](std::span<const std::byte> bytes) {
-    out.insert(out.end(), bytes.begin(), bytes.end());
+    std::copy(bytes.begin(), bytes.end(), out.begin() + static_cast<std::ptrdiff_t>(at));
+    at += bytes.size();
   });
   return out;
 }
