@@ -12,7 +12,7 @@ namespace normlab {
 CsvWriter::CsvWriter(const std::filesystem::path& path, const std::string& header,
                      std::int64_t keep_upto)
     : path_(path) {
-  if (keep_upto > 0) {
+  if (keep_upto >= 0) {
     std::ifstream in(path);
     std::string line;
     bool first = true;

@@ -1,6 +1,7 @@
 // tools/csv.h: the run directory's CSV files, appended to row by row.
 // A resumed run reopens each file and keeps only the rows up to the checkpoint it resumes from
-// (rows whose first column is ≤ keep_upto), so no row is written twice.
+// (rows whose first column is ≤ keep_upto), so no row is written twice. A new run (keep_upto < 0)
+// starts the file afresh.
 #pragma once
 
 #include <cstdint>

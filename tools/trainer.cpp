@@ -222,15 +222,21 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
   }
   write_text_file_atomic((run / "config.json").string(), to_json(c).dump(2) + "\n");
 
+  // Rows to keep on a resume: steps and epochs are counted as done in metrics_*.csv (1-based) and
+  // as the index of the step that recorded them in *_stats.csv (0-based).
+  const std::int64_t done_steps = resume ? step : -1;
+  const std::int64_t done_epochs = resume ? start_epoch : -1;
+  const std::int64_t last_recorded = resume ? step - 1 : -1;
   RunFiles files{
-      CsvWriter(run / "metrics_steps.csv", "step,epoch,lr,loss,accuracy,images_per_s", step),
+      CsvWriter(run / "metrics_steps.csv", "step,epoch,lr,loss,accuracy,images_per_s", done_steps),
       CsvWriter(run / "metrics_epochs.csv",
-                "epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds", start_epoch),
+                "epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds", done_epochs),
       CsvWriter(run / "norm_stats.csv",
                 "step,layer,type,in_mean,in_std,out_mean,out_std,grad_in_norm,grad_out_norm,"
                 "bn_mean_gap,bn_var_ratio",
-                step),
-      CsvWriter(run / "param_stats.csv", "step,name,weight_norm,grad_norm,update_ratio", step)};
+                last_recorded),
+      CsvWriter(run / "param_stats.csv", "step,name,weight_norm,grad_norm,update_ratio",
+                last_recorded)};
 
   for (const std::string& row : files.epochs.kept_rows()) {  // best of the epochs before a resume
     const auto cols = split_csv(row);
