@@ -12,6 +12,7 @@ void add_demo_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_probe_command(CLI::App& app);
 

@@ -35,6 +35,7 @@ printf 'not a checkpoint' >"$tmp/bad.safetensors"
 expect_error "corrupt checkpoint" "bad.safetensors" eval "$tmp/bad.safetensors"
 expect_error "resume without run" "config.json" train --resume "$tmp/none"
 expect_error "bad sweep axis" "flag=v1" sweep --grid norm --out "$tmp/s"
+expect_error "bad bench steps" "--steps" bench --steps 0
 
 if ! "$normlab" train --help >"$tmp/help" 2>&1 || ! grep -q -- "--batch-size" "$tmp/help" ||
   ! grep -q -- "--stats-every" "$tmp/help"; then
