@@ -73,12 +73,12 @@ void strided_copy(const S* src, const Shape& shape, const Strides& ss, std::int6
       });
 }
 
-}  // namespace
-
-void throw_count_mismatch(std::string_view op, const Shape& shape, std::size_t count) {
+[[noreturn]] void throw_count_mismatch(std::string_view op, const Shape& shape, std::size_t count) {
   throw ShapeError(fmt::format("{}: {} values given for shape {} ({} elements)", op, count,
                                normlab::to_string(shape), shape_numel(shape)));
 }
+
+}  // namespace
 
 Tensor Tensor::empty(Shape shape, DType dtype) {
   check_valid_shape("empty", shape);

@@ -31,8 +31,6 @@ class Tensor {
   // Copies values (row-major) into a new tensor of the given dtype; ShapeError if counts differ.
   static Tensor from_vector(Shape shape, const std::vector<double>& values,
                             DType dtype = DType::f32);
-  template <class T>
-  static Tensor from_data(Shape shape, std::span<const T> values);
 
   bool defined() const noexcept { return storage_ != nullptr; }
   const Shape& shape() const noexcept { return shape_; }
@@ -104,22 +102,7 @@ void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b);
 void check_ndim(std::string_view op, const Tensor& x, int ndim, std::string_view name = "x");
 void check_defined(std::string_view op, const Tensor& x, std::string_view name = "x");
 
-[[noreturn]] void throw_count_mismatch(std::string_view op, const Shape& shape, std::size_t count);
-
 // ---- template definitions ----
-template <class T>
-Tensor Tensor::from_data(Shape shape, std::span<const T> values) {
-  Tensor t = empty(std::move(shape), dtype_of<T>());
-  if (static_cast<std::int64_t>(values.size()) != t.numel()) {
-    throw_count_mismatch("from_data", t.shape(), values.size());
-  }
-  std::span<T> out = t.data<T>();
-  for (std::size_t i = 0; i < values.size() && i < out.size(); ++i) {
-    out[i] = values[i];
-  }
-  return t;
-}
-
 template <class T>
 std::span<T> Tensor::data() {
   check_dtype(dtype_of<T>());
