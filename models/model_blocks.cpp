@@ -10,6 +10,7 @@
 #include "layers/conv2d.h"
 #include "layers/flatten.h"
 #include "layers/init.h"
+#include "layers/linear.h"
 #include "layers/norm/weight_standardization.h"
 #include "layers/pooling.h"
 
@@ -117,6 +118,14 @@ std::unique_ptr<Module> make_model_pool(std::int64_t size) {
     return std::make_unique<Identity>();
   }
   return std::make_unique<MaxPool2d>(2);
+}
+
+void add_classifier_head(Network& model, std::int64_t in, const ModelOptions& options, Rng& rng) {
+  model.add("pool", std::make_unique<GlobalAvgPool2d>());
+  model.add("flatten", std::make_unique<Flatten>());
+  model.add("classifier",
+            std::make_unique<Linear>(in, options.num_classes, rng,
+                                     LinearOptions{.dtype = options.norm_options.dtype}));
 }
 
 }  // namespace normlab::detail

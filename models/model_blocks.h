@@ -11,6 +11,7 @@
 #include "core/rng.h"
 #include "layers/module.h"
 #include "models/model.h"
+#include "models/network.h"
 
 namespace normlab::detail {
 
@@ -42,5 +43,9 @@ std::unique_ptr<Module> make_model_norm(std::int64_t channels, std::int64_t size
 // MaxPool2d(2) on a map of side `size`, or Identity when size is 1 (a pool would empty it), so
 // every input size works and child indices do not depend on it.
 std::unique_ptr<Module> make_model_pool(std::int64_t size);
+
+// The head every model ends with: "pool" (global average pooling), "flatten" and "classifier"
+// (Linear(in → num_classes)), added to model under PyTorch-twin names.
+void add_classifier_head(Network& model, std::int64_t in, const ModelOptions& options, Rng& rng);
 
 }  // namespace normlab::detail

@@ -7,9 +7,6 @@
 #include <string>
 
 #include "layers/activation.h"
-#include "layers/flatten.h"
-#include "layers/linear.h"
-#include "layers/pooling.h"
 #include "layers/sequential.h"
 #include "models/model_blocks.h"
 #include "models/network.h"
@@ -68,11 +65,7 @@ std::unique_ptr<Module> make_resnet20(const ModelOptions& options, Rng& rng) {
     }
     model->add(fmt::format("layer{}", s + 1), std::move(stage));
   }
-  model->add("pool", std::make_unique<GlobalAvgPool2d>());
-  model->add("flatten", std::make_unique<Flatten>());
-  model->add("classifier",
-             std::make_unique<Linear>(in, options.num_classes, rng,
-                                      LinearOptions{.dtype = options.norm_options.dtype}));
+  detail::add_classifier_head(*model, in, options, rng);
   return model;
 }
 

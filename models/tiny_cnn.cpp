@@ -6,9 +6,6 @@
 #include <array>
 
 #include "layers/activation.h"
-#include "layers/flatten.h"
-#include "layers/linear.h"
-#include "layers/pooling.h"
 #include "layers/sequential.h"
 #include "models/model_blocks.h"
 #include "models/network.h"
@@ -33,11 +30,7 @@ std::unique_ptr<Module> make_tiny_cnn(const ModelOptions& options, Rng& rng) {
   }
   auto model = std::make_unique<Network>("TinyCNN");
   model->add("features", std::move(features));
-  model->add("pool", std::make_unique<GlobalAvgPool2d>());
-  model->add("flatten", std::make_unique<Flatten>());
-  model->add("classifier",
-             std::make_unique<Linear>(in, options.num_classes, rng,
-                                      LinearOptions{.dtype = options.norm_options.dtype}));
+  detail::add_classifier_head(*model, in, options, rng);
   return model;
 }
 
