@@ -2,9 +2,9 @@
 // Each op lives in autograd/ops/<group>.cpp with its forward kernel, its hand-written backward and
 // the Node that saves exactly what backward reads (STYLE.md 3.5). An op records a node only when
 // one of its inputs requires a gradient. Inputs may have any strides; float32 and float64.
-// The same forward and backward on plain Tensors (no graph, e.g. for Module::infer) are declared
-// in autograd/ops/{elementwise,unary,reduce,matmul,shape_ops,softmax}.h as <op>_forward and
-// <op>_backward. Errors name the op and every operand's shape (core/error.h).
+// The same forward and backward on plain Tensors (no graph, e.g. for Module::forward_no_grad) are
+// declared in autograd/ops/{elementwise,unary,reduce,matmul,shape_ops,softmax}.h as <op>_forward
+// and <op>_backward. Errors name the op and every operand's shape (core/error.h).
 #pragma once
 
 #include <vector>

@@ -198,10 +198,10 @@ Tensor Tensor::view(Shape shape) const {
                                  normlab::to_string(shape_)));
   }
   std::int64_t known = 1;
-  int infer = -1;
+  int forward_no_grad = -1;
   for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == -1 && infer < 0) {
-      infer = static_cast<int>(i);
+    if (shape[i] == -1 && forward_no_grad < 0) {
+      forward_no_grad = static_cast<int>(i);
     } else if (shape[i] < 0) {
       throw ShapeError(fmt::format("view: invalid target shape {} (x: {})",
                                    normlab::to_string(shape), normlab::to_string(shape_)));
@@ -209,12 +209,12 @@ Tensor Tensor::view(Shape shape) const {
       known *= shape[i];
     }
   }
-  if (infer >= 0) {
+  if (forward_no_grad >= 0) {
     if (known == 0 || numel() % known != 0) {
-      throw ShapeError(fmt::format("view: cannot infer -1 in {} (x: {})", normlab::to_string(shape),
-                                   normlab::to_string(shape_)));
+      throw ShapeError(fmt::format("view: cannot forward_no_grad -1 in {} (x: {})",
+                                   normlab::to_string(shape), normlab::to_string(shape_)));
     }
-    shape[static_cast<std::size_t>(infer)] = numel() / known;
+    shape[static_cast<std::size_t>(forward_no_grad)] = numel() / known;
     known = numel();
   }
   if (known != numel()) {

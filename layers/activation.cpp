@@ -139,7 +139,7 @@ Variable ReLU::forward(const Variable& x) {
   return relu(x);
 }
 // x does not require a gradient here, so autograd's relu records nothing.
-Tensor ReLU::infer(const Tensor& x) {
+Tensor ReLU::forward_no_grad(const Tensor& x) {
   return relu(Variable(x, false)).data();
 }
 

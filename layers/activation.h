@@ -19,7 +19,7 @@ Variable gelu(const Variable& x);
 class ReLU final : public Module {
  public:
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "ReLU"; }
 };
 
@@ -27,7 +27,9 @@ class LeakyReLU final : public Module {
  public:
   explicit LeakyReLU(double negative_slope = 0.01);
   Variable forward(const Variable& x) override { return leaky_relu(x, negative_slope_); }
-  Tensor infer(const Tensor& x) override { return leaky_relu_forward(x, negative_slope_); }
+  Tensor forward_no_grad(const Tensor& x) override {
+    return leaky_relu_forward(x, negative_slope_);
+  }
   std::string type_name() const override { return "LeakyReLU"; }
   std::string extra_repr() const override;
   double negative_slope() const noexcept { return negative_slope_; }
@@ -39,7 +41,7 @@ class LeakyReLU final : public Module {
 class GELU final : public Module {
  public:
   Variable forward(const Variable& x) override { return gelu(x); }
-  Tensor infer(const Tensor& x) override { return gelu_forward(x); }
+  Tensor forward_no_grad(const Tensor& x) override { return gelu_forward(x); }
   std::string type_name() const override { return "GELU"; }
 };
 

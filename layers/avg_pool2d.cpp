@@ -199,7 +199,7 @@ AvgPool2d::AvgPool2d(Size2d kernel_size, const AvgPool2dOptions& options)
 Variable AvgPool2d::forward(const Variable& x) {
   return avg_pool2d(x, kernel_size_, options_);
 }
-Tensor AvgPool2d::infer(const Tensor& x) {
+Tensor AvgPool2d::forward_no_grad(const Tensor& x) {
   return avg_pool2d_forward(x, kernel_size_, options_);
 }
 

@@ -280,7 +280,7 @@ Variable Conv2d::forward(const Variable& x) {
   return conv2d(x, weight_, bias_, params_);
 }
 
-Tensor Conv2d::infer(const Tensor& x) {
+Tensor Conv2d::forward_no_grad(const Tensor& x) {
   return conv2d_forward(x, weight_.data(), bias_.defined() ? bias_.data() : Tensor(), params_);
 }
 

@@ -50,7 +50,7 @@ class Conv2d final : public Module {
          const Conv2dOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "Conv2d"; }
   std::string extra_repr() const override;  // "3, 16, kernel_size=3, stride=2, padding=1"
 

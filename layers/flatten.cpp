@@ -50,7 +50,7 @@ Variable flatten(const Variable& x, int start_dim, int end_dim) {
 
 Flatten::Flatten(int start_dim, int end_dim) : start_dim_(start_dim), end_dim_(end_dim) {}
 
-Tensor Flatten::infer(const Tensor& x) {
+Tensor Flatten::forward_no_grad(const Tensor& x) {
   return x.reshape(flatten_shape(x.shape(), start_dim_, end_dim_));
 }
 

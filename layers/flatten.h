@@ -16,7 +16,7 @@ class Flatten final : public Module {
  public:
   explicit Flatten(int start_dim = 1, int end_dim = -1);
   Variable forward(const Variable& x) override { return flatten(x, start_dim_, end_dim_); }
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "Flatten"; }
   std::string extra_repr() const override;
 
@@ -27,7 +27,7 @@ class Flatten final : public Module {
 class Identity final : public Module {
  public:
   Variable forward(const Variable& x) override { return x; }
-  Tensor infer(const Tensor& x) override { return x; }
+  Tensor forward_no_grad(const Tensor& x) override { return x; }
   std::string type_name() const override { return "Identity"; }
 };
 

@@ -191,7 +191,7 @@ Variable Linear::forward(const Variable& x) {
   return linear(x, weight_, bias_);
 }
 
-Tensor Linear::infer(const Tensor& x) {
+Tensor Linear::forward_no_grad(const Tensor& x) {
   return linear_forward(x, weight_.data(), bias_.defined() ? bias_.data() : Tensor());
 }
 

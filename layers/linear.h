@@ -28,7 +28,7 @@ class Linear final : public Module {
          const LinearOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "Linear"; }
   std::string extra_repr() const override;
 

@@ -135,7 +135,7 @@ MaxPool2d::MaxPool2d(Size2d kernel_size, const MaxPool2dOptions& options)
 Variable MaxPool2d::forward(const Variable& x) {
   return max_pool2d(x, kernel_size_, options_);
 }
-Tensor MaxPool2d::infer(const Tensor& x) {
+Tensor MaxPool2d::forward_no_grad(const Tensor& x) {
   return max_pool2d_forward(x, kernel_size_, options_);
 }
 

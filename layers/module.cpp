@@ -8,7 +8,7 @@
 
 namespace normlab {
 
-Tensor Module::infer(const Tensor& x) {
+Tensor Module::forward_no_grad(const Tensor& x) {
   return forward(Variable(x, false)).data();
 }
 

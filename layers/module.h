@@ -2,9 +2,11 @@
 // A module owns its parameters (Variables that require a gradient) and buffers (Tensors such as
 // BatchNorm's running statistics) as members and registers pointers to them under a name; children
 // are registered the same way, so names are hierarchical: "features.0.weight".
-// Two forwards: forward(Variable) records the graph for training; infer(Tensor) computes the same
-// output without recording anything (evaluation, probing). Modules are neither copied nor moved,
-// because the registered pointers point into them; hold them by std::unique_ptr.
+// Two forwards: forward(Variable) records the graph for training; forward_no_grad(Tensor) computes
+// the same output without recording anything (evaluation, probing). Neither is "inference": in
+// training mode both update running statistics, as PyTorch's forward under torch.no_grad() does.
+// Modules are neither copied nor moved, because the registered pointers point into them; hold them
+// by std::unique_ptr.
 #pragma once
 
 #include <map>
@@ -28,9 +30,11 @@ class Module {
   virtual ~Module() = default;
 
   virtual Variable forward(const Variable& x) = 0;
-  // Same output as forward, no graph. The default runs forward on a detached copy of x and drops
-  // the graph; layers override it to skip saving what only backward needs.
-  virtual Tensor infer(const Tensor& x);
+  // Same output and same state changes as forward (in training mode BatchNorm's running statistics
+  // are updated), but no graph. The default runs forward on a detached copy of x and drops the
+  // graph; layers override it to skip saving what only backward needs. For evaluation call eval()
+  // first.
+  virtual Tensor forward_no_grad(const Tensor& x);
   virtual std::string type_name() const = 0;             // "Conv2d", "GroupNorm", ...
   virtual std::string extra_repr() const { return {}; }  // "3, 16, kernel_size=3"
 

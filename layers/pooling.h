@@ -44,7 +44,7 @@ class MaxPool2d final : public Module {
  public:
   explicit MaxPool2d(Size2d kernel_size, const MaxPool2dOptions& options = {});
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "MaxPool2d"; }
   std::string extra_repr() const override;
 
@@ -57,7 +57,7 @@ class AvgPool2d final : public Module {
  public:
   explicit AvgPool2d(Size2d kernel_size, const AvgPool2dOptions& options = {});
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "AvgPool2d"; }
   std::string extra_repr() const override;
 
@@ -70,7 +70,7 @@ class AvgPool2d final : public Module {
 class GlobalAvgPool2d final : public Module {
  public:
   Variable forward(const Variable& x) override { return global_avg_pool2d(x); }
-  Tensor infer(const Tensor& x) override { return global_avg_pool2d_forward(x); }
+  Tensor forward_no_grad(const Tensor& x) override { return global_avg_pool2d_forward(x); }
   std::string type_name() const override { return "GlobalAvgPool2d"; }
 };
 

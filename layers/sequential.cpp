@@ -42,10 +42,10 @@ Variable Sequential::forward(const Variable& x) {
   return y;
 }
 
-Tensor Sequential::infer(const Tensor& x) {
+Tensor Sequential::forward_no_grad(const Tensor& x) {
   Tensor y = x;
   for (auto& layer : layers_) {
-    y = layer->infer(y);
+    y = layer->forward_no_grad(y);
   }
   return y;
 }
@@ -87,15 +87,15 @@ Variable ResidualBlock::forward(const Variable& x) {
   return activation_ ? activation_->forward(sum) : sum;
 }
 
-Tensor ResidualBlock::infer(const Tensor& x) {
-  Tensor main = body_->infer(x);
-  const Tensor skip = shortcut_ ? shortcut_->infer(x) : x;
+Tensor ResidualBlock::forward_no_grad(const Tensor& x) {
+  Tensor main = body_->forward_no_grad(x);
+  const Tensor skip = shortcut_ ? shortcut_->forward_no_grad(x) : x;
   check_branches(main.shape(), skip.shape(), x.shape());
   if (main.shares_storage(x) || main.shares_storage(skip)) {
     main = main.clone();  // the in-place sum must not write into x or the other branch
   }
   add_(main, skip);
-  return activation_ ? activation_->infer(main) : main;
+  return activation_ ? activation_->forward_no_grad(main) : main;
 }
 
 }  // namespace normlab

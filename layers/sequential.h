@@ -3,7 +3,8 @@
 //   ResidualBlock:  y = act(body(x) + shortcut(x))
 //                   shortcut null = identity, act null = none (ReLU by default, as ResNet).
 //                   body(x) and shortcut(x) must have the same shape (no broadcasting).
-// Both own their children (std::unique_ptr) and pass infer() through to the children's infer().
+// Both own their children (std::unique_ptr) and pass forward_no_grad() through to the children's
+// forward_no_grad().
 #pragma once
 
 #include <memory>
@@ -34,7 +35,7 @@ class Sequential final : public Module {
   Module& operator[](std::size_t i);  // ValueError when out of range
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "Sequential"; }
 
  private:
@@ -47,7 +48,7 @@ class ResidualBlock final : public Module {
                          std::unique_ptr<Module> activation = default_activation());
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "ResidualBlock"; }
 
   Module& body() noexcept { return *body_; }

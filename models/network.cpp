@@ -46,10 +46,10 @@ Variable Network::forward(const Variable& x) {
   return y;
 }
 
-Tensor Network::infer(const Tensor& x) {
+Tensor Network::forward_no_grad(const Tensor& x) {
   Tensor y = x;
   for (auto& [name, layer] : layers_) {
-    y = layer->infer(y);
+    y = layer->forward_no_grad(y);
   }
   return y;
 }

@@ -2,7 +2,8 @@
 // model's state_dict names read like a PyTorch model whose forward calls its attributes in turn
 // ("features.0.weight", "classifier.bias"). Sequential numbers its children; Network names them.
 //   y = f_k(… f_2(f_1(x)))        f_i registered under its own name, in the order added
-// infer() passes the plain Tensor through every child's infer(), so it records no graph.
+// forward_no_grad() passes the plain Tensor through every child's forward_no_grad(), so it records
+// no graph.
 #pragma once
 
 #include <memory>
@@ -29,7 +30,7 @@ class Network final : public Module {
   Module& child(std::string_view name);
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return type_name_; }
 
  private:

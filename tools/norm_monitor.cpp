@@ -82,7 +82,7 @@ class MonitoredNorm final : public Module {
     std::tie(stats_.out_mean, stats_.out_std) = moments(y.data());
     return tap(y, &stats_.grad_out_norm);
   }
-  Tensor infer(const Tensor& x) override { return inner_->infer(x); }
+  Tensor forward_no_grad(const Tensor& x) override { return inner_->forward_no_grad(x); }
   void train(bool on) override {
     Module::train(on);
     inner_->train(on);

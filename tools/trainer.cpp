@@ -130,7 +130,7 @@ EvalResult evaluate(Module& model, const Dataset& d, const ChannelStats& stats,
   double loss_sum = 0.0;
   std::int64_t correct = 0;
   while (auto batch = loader.next()) {
-    const Tensor logits = model.infer(batch->images);
+    const Tensor logits = model.forward_no_grad(batch->images);
     const std::int64_t n = batch->labels.numel();
     loss_sum +=
         cross_entropy(Variable(logits), batch->labels).data().item() * static_cast<double>(n);

@@ -1,6 +1,6 @@
 // autograd/ops/elementwise.h: Tensor-level forward and backward of the binary elementwise ops
 // (NumPy broadcasting) and the scalar ops. The Variable-level ops are in autograd/ops.h; these are
-// for code that computes without a graph (Module::infer) or composes a fused backward.
+// for code that computes without a graph (Module::forward_no_grad) or composes a fused backward.
 #pragma once
 
 #include "core/tensor.h"

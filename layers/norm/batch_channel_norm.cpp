@@ -59,7 +59,7 @@ Variable EstimatedBatchNorm::forward(const Variable& x) {
   return run(x, weight_, bias_);
 }
 
-Tensor EstimatedBatchNorm::infer(const Tensor& x) {
+Tensor EstimatedBatchNorm::forward_no_grad(const Tensor& x) {
   return run(Variable(x), frozen(weight_), frozen(bias_)).data();
 }
 
@@ -183,7 +183,7 @@ Variable ChannelNorm::forward(const Variable& x) {
   return channel_norm(x, groups_, weight_, bias_, options_.eps);
 }
 
-Tensor ChannelNorm::infer(const Tensor& x) {
+Tensor ChannelNorm::forward_no_grad(const Tensor& x) {
   check_channels("channel_norm", x, channels_, 2, 8);
   return channel_norm(Variable(x), groups_, frozen(weight_), frozen(bias_), options_.eps).data();
 }
@@ -217,8 +217,8 @@ Variable BatchChannelNorm::forward(const Variable& x) {
   return channel_norm_->forward(batch_norm_->forward(x));
 }
 
-Tensor BatchChannelNorm::infer(const Tensor& x) {
-  return channel_norm_->infer(batch_norm_->infer(x));
+Tensor BatchChannelNorm::forward_no_grad(const Tensor& x) {
+  return channel_norm_->forward_no_grad(batch_norm_->forward_no_grad(x));
 }
 
 std::string BatchChannelNorm::extra_repr() const {

@@ -31,7 +31,7 @@ class EstimatedBatchNorm final : public Module {
   explicit EstimatedBatchNorm(std::int64_t channels, const EstimatedBatchNormOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "EstimatedBatchNorm"; }
   std::string extra_repr() const override;
 
@@ -69,7 +69,7 @@ class ChannelNorm final : public Module {
   ChannelNorm(std::int64_t channels, std::int64_t groups, const ChannelNormOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "ChannelNorm"; }
   std::string extra_repr() const override;
 
@@ -99,7 +99,7 @@ class BatchChannelNorm final : public Module {
                    const BatchChannelNormOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "BatchChannelNorm"; }
   std::string extra_repr() const override;
 

@@ -245,7 +245,7 @@ Variable BatchNorm::forward(const Variable& x) {
   return run(x, weight_, bias_);
 }
 
-Tensor BatchNorm::infer(const Tensor& x) {
+Tensor BatchNorm::forward_no_grad(const Tensor& x) {
   return run(Variable(x), frozen(weight_), frozen(bias_)).data();
 }
 

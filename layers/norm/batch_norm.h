@@ -59,7 +59,7 @@ class BatchNorm final : public Module {
   explicit BatchNorm(std::int64_t num_features, const BatchNormOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "BatchNorm"; }
   std::string extra_repr() const override;
 

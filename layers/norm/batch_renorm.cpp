@@ -207,7 +207,7 @@ Variable BatchRenorm::forward(const Variable& x) {
   return run(x, weight_, bias_);
 }
 
-Tensor BatchRenorm::infer(const Tensor& x) {
+Tensor BatchRenorm::forward_no_grad(const Tensor& x) {
   return run(Variable(x), frozen(weight_), frozen(bias_)).data();
 }
 

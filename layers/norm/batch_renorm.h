@@ -39,7 +39,7 @@ class BatchRenorm final : public Module {
   explicit BatchRenorm(std::int64_t num_features, const BatchRenormOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "BatchRenorm"; }
   std::string extra_repr() const override;
 

@@ -132,7 +132,7 @@ Variable GroupNorm::forward(const Variable& x) {
   return group_norm(x, num_groups_, weight_, bias_, options_.eps);
 }
 
-Tensor GroupNorm::infer(const Tensor& x) {
+Tensor GroupNorm::forward_no_grad(const Tensor& x) {
   check_channels("group_norm", x, num_channels_, 2, 8);
   return group_norm(Variable(x), num_groups_, frozen(weight_), frozen(bias_), options_.eps).data();
 }

@@ -34,7 +34,7 @@ class GroupNorm final : public Module {
             const GroupNormOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "GroupNorm"; }
   std::string extra_repr() const override;
 

@@ -170,7 +170,7 @@ Variable InstanceNorm2d::forward(const Variable& x) {
   return run(x, weight_, bias_);
 }
 
-Tensor InstanceNorm2d::infer(const Tensor& x) {
+Tensor InstanceNorm2d::forward_no_grad(const Tensor& x) {
   return run(Variable(x), frozen(weight_), frozen(bias_)).data();
 }
 

@@ -34,7 +34,7 @@ class InstanceNorm2d final : public Module {
   explicit InstanceNorm2d(std::int64_t num_features, const InstanceNormOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "InstanceNorm2d"; }
   std::string extra_repr() const override;
 

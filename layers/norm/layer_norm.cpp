@@ -140,7 +140,7 @@ Variable LayerNorm::forward(const Variable& x) {
   return layer_norm(x, normalized_shape_, weight_, bias_, options_.eps);
 }
 
-Tensor LayerNorm::infer(const Tensor& x) {
+Tensor LayerNorm::forward_no_grad(const Tensor& x) {
   return layer_norm(Variable(x), normalized_shape_, frozen(weight_), frozen(bias_), options_.eps)
       .data();
 }

@@ -33,7 +33,7 @@ class LayerNorm final : public Module {
   explicit LayerNorm(Shape normalized_shape, const LayerNormOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "LayerNorm"; }
   std::string extra_repr() const override;
 

@@ -147,7 +147,7 @@ Variable LocalResponseNorm::forward(const Variable& x) {
   return local_response_norm(x, size_, options_);
 }
 
-Tensor LocalResponseNorm::infer(const Tensor& x) {
+Tensor LocalResponseNorm::forward_no_grad(const Tensor& x) {
   return local_response_norm(Variable(x), size_, options_).data();
 }
 

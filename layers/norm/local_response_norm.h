@@ -29,7 +29,7 @@ class LocalResponseNorm final : public Module {
   explicit LocalResponseNorm(std::int64_t size, const LocalResponseNormOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "LocalResponseNorm"; }
   std::string extra_repr() const override;
 

@@ -84,7 +84,8 @@ const T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>().data() : nullptr;
 }
 
-// p without its history (undefined stays undefined): infer() runs a forward that records nothing.
+// p without its history (undefined stays undefined): forward_no_grad() runs a forward that records
+// nothing.
 Variable frozen(const Variable& p);
 
 // running ← (1 − f)·running + f·value, element by element (value in double).

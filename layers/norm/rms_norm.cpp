@@ -132,7 +132,7 @@ Variable RMSNorm::forward(const Variable& x) {
   return rms_norm(x, normalized_shape_, weight_, options_.eps);
 }
 
-Tensor RMSNorm::infer(const Tensor& x) {
+Tensor RMSNorm::forward_no_grad(const Tensor& x) {
   return rms_norm(Variable(x), normalized_shape_, frozen(weight_), options_.eps).data();
 }
 

@@ -28,7 +28,7 @@ class RMSNorm final : public Module {
   explicit RMSNorm(Shape normalized_shape, const RMSNormOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "RMSNorm"; }
   std::string extra_repr() const override;
 

@@ -106,7 +106,7 @@ Variable WSConv2d::forward(const Variable& x) {
   return conv2d(x, weight_standardize(conv_.weight(), eps_), conv_.bias(), conv_.params());
 }
 
-Tensor WSConv2d::infer(const Tensor& x) {
+Tensor WSConv2d::forward_no_grad(const Tensor& x) {
   const Tensor what = weight_standardize(frozen(conv_.weight()), eps_).data();
   const Variable& b = conv_.bias();
   return conv2d_forward(x, what, b.defined() ? b.data() : Tensor(), conv_.params());

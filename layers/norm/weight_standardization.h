@@ -40,7 +40,7 @@ class WSConv2d final : public Module {
            const WSConv2dOptions& options = {});
 
   Variable forward(const Variable& x) override;
-  Tensor infer(const Tensor& x) override;
+  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "WSConv2d"; }
   std::string extra_repr() const override;
 

@@ -1,5 +1,5 @@
 // ReLU, LeakyReLU, GELU modules: float64 gradcheck over several shapes, hand-computed values,
-// infer equal to forward, errors.
+// forward_no_grad equal to forward, errors.
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -38,22 +38,23 @@ TEST_CASE("activation values by hand", "[activation]") {
   REQUIRE(g.get({1}) == Approx(-0.5 * 0.3085375387259869).epsilon(1e-15));
   REQUIRE(g.get({2}) == 0.0);
   ReLU r;
-  REQUIRE(r.infer(x).get({1}) == 0.0);
-  REQUIRE(r.infer(x).get({3}) == 1.0);
+  REQUIRE(r.forward_no_grad(x).get({1}) == 0.0);
+  REQUIRE(r.forward_no_grad(x).get({3}) == 1.0);
   // LeakyReLU's slope at exactly 0 is a (PyTorch: x > 0 takes the identity branch).
   const Variable z(Tensor::zeros({1}, DType::f64), true);
   leaky_relu(z, 0.3).backward(Tensor::ones({1}, DType::f64));
   REQUIRE(z.grad().get({0}) == Approx(0.3));
 }
 
-TEST_CASE("activation modules: infer equals forward, repr, errors", "[activation][errors]") {
+TEST_CASE("activation modules: forward_no_grad equals forward, repr, errors",
+          "[activation][errors]") {
   Rng rng(2);
   const Tensor x = randn({3, 4}, DType::f32, rng);
   ReLU r;
   LeakyReLU l(0.05);
   GELU g;
   for (Module* m : std::vector<Module*>{&r, &l, &g}) {
-    REQUIRE(max_abs_diff(m->infer(x), m->forward(Variable(x)).data()) == 0.0);
+    REQUIRE(max_abs_diff(m->forward_no_grad(x), m->forward(Variable(x)).data()) == 0.0);
   }
   REQUIRE(l.to_string() == "LeakyReLU(negative_slope=0.05)");
   REQUIRE(g.to_string() == "GELU()");

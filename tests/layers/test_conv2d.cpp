@@ -102,7 +102,7 @@ TEST_CASE("conv2d on a large batch equals image-by-image results", "[conv2d][thr
   require_close(w.grad(), dw_sum, 1e-5, "dw");
 }
 
-TEST_CASE("Conv2d module: shapes, default init bounds, infer, repr", "[conv2d]") {
+TEST_CASE("Conv2d module: shapes, default init bounds, forward_no_grad, repr", "[conv2d]") {
   Rng rng(5);
   Conv2d conv(4, 6, 3, rng, {.stride = 2, .padding = 1, .groups = 2});
   REQUIRE(conv.weight().shape() == Shape{6, 2, 3, 3});
@@ -112,7 +112,7 @@ TEST_CASE("Conv2d module: shapes, default init bounds, infer, repr", "[conv2d]")
   REQUIRE(max_abs(conv.bias().data()) <= bound);
   REQUIRE(max_abs(conv.weight().data()) > 0.8 * bound);
   const Tensor x = randn({2, 4, 7, 7}, DType::f32, rng);
-  const Tensor y = conv.infer(x);
+  const Tensor y = conv.forward_no_grad(x);
   REQUIRE(y.shape() == Shape{2, 6, 4, 4});
   REQUIRE(max_abs_diff(y, conv.forward(Variable(x)).data()) == 0.0);
   REQUIRE(conv.to_string() == "Conv2d(4, 6, kernel_size=3, stride=2, padding=1, groups=2)");

@@ -37,7 +37,7 @@ TEST_CASE("linear forward by hand", "[linear]") {
   REQUIRE(linear_forward(x, w, Tensor()).get({0, 2}) == 1.5);
 }
 
-TEST_CASE("Linear module: default init bounds, infer equals forward, repr", "[linear]") {
+TEST_CASE("Linear module: default init bounds, forward_no_grad equals forward, repr", "[linear]") {
   Rng rng(2);
   Linear layer(64, 32, rng);
   const double bound = 1.0 / 8.0;  // 1/√in_features
@@ -46,7 +46,7 @@ TEST_CASE("Linear module: default init bounds, infer equals forward, repr", "[li
   REQUIRE(max_abs(layer.bias().data()) <= bound);
   REQUIRE(layer.num_parameters() == 64 * 32 + 32);
   const Tensor x = randn({5, 64}, DType::f32, rng);
-  REQUIRE(max_abs_diff(layer.infer(x), layer.forward(Variable(x)).data()) == 0.0);
+  REQUIRE(max_abs_diff(layer.forward_no_grad(x), layer.forward(Variable(x)).data()) == 0.0);
   REQUIRE(layer.to_string() == "Linear(in_features=64, out_features=32, bias=True)");
   Rng a(7), b(7);
   Linear l1(3, 4, a), l2(3, 4, b);

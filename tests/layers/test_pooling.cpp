@@ -101,18 +101,18 @@ TEST_CASE("avg_pool2d by hand: count_include_pad changes the border divisor", "[
   REQUIRE(g.get({0, 1, 0, 0}) == 4.0);
 }
 
-TEST_CASE("pooling modules: default stride, infer equals forward, repr",
+TEST_CASE("pooling modules: default stride, forward_no_grad equals forward, repr",
           "[max_pool2d][avg_pool2d]") {
   Rng rng(3);
   const Tensor x = randn({2, 3, 8, 8}, DType::f32, rng);
   MaxPool2d mp(2);
   AvgPool2d ap(3, {.stride = 2, .padding = 1, .count_include_pad = false});
   GlobalAvgPool2d gp;
-  REQUIRE(mp.infer(x).shape() == Shape{2, 3, 4, 4});
-  REQUIRE(ap.infer(x).shape() == Shape{2, 3, 4, 4});
-  REQUIRE(gp.infer(x).shape() == Shape{2, 3, 1, 1});
+  REQUIRE(mp.forward_no_grad(x).shape() == Shape{2, 3, 4, 4});
+  REQUIRE(ap.forward_no_grad(x).shape() == Shape{2, 3, 4, 4});
+  REQUIRE(gp.forward_no_grad(x).shape() == Shape{2, 3, 1, 1});
   for (Module* m : std::vector<Module*>{&mp, &ap, &gp}) {
-    REQUIRE(max_abs_diff(m->infer(x), m->forward(Variable(x)).data()) == 0.0);
+    REQUIRE(max_abs_diff(m->forward_no_grad(x), m->forward(Variable(x)).data()) == 0.0);
   }
   REQUIRE(mp.to_string() == "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1)");
   REQUIRE(ap.to_string() ==

@@ -1,5 +1,5 @@
-// Sequential, ResidualBlock, Flatten, Identity: hierarchical names, forward = infer, float64
-// gradcheck through whole stacks (every parameter), residual fan-out, and errors.
+// Sequential, ResidualBlock, Flatten, Identity: hierarchical names, forward = forward_no_grad,
+// float64 gradcheck through whole stacks (every parameter), residual fan-out, and errors.
 #include <catch2/catch.hpp>
 
 #include "core/error.h"
@@ -30,7 +30,8 @@ std::unique_ptr<Sequential> conv_body(std::int64_t C_in, std::int64_t C_out, std
 
 }  // namespace
 
-TEST_CASE("Sequential names children by index and chains forward and infer", "[sequential]") {
+TEST_CASE("Sequential names children by index and chains forward and forward_no_grad",
+          "[sequential]") {
   Rng rng(1);
   Sequential net;
   net.emplace<Conv2d>(3, 4, 3, rng, Conv2dOptions{.padding = 1});
@@ -44,7 +45,7 @@ TEST_CASE("Sequential names children by index and chains forward and infer", "[s
   }
   REQUIRE(names == std::vector<std::string>{"0.weight", "0.bias", "3.weight", "3.bias"});
   const Tensor x = randn({2, 3, 4, 4}, DType::f32, rng);
-  const Tensor y = net.infer(x);
+  const Tensor y = net.forward_no_grad(x);
   REQUIRE(y.shape() == Shape{2, 5});
   REQUIRE(max_abs_diff(y, net.forward(Variable(x)).data()) == 0.0);
   REQUIRE(net.to_string().find("(1): MaxPool2d(kernel_size=2") != std::string::npos);
@@ -52,7 +53,7 @@ TEST_CASE("Sequential names children by index and chains forward and infer", "[s
   REQUIRE_THROWS_AS(net[4], ValueError);
   REQUIRE_THROWS_AS(net.add(nullptr), ValueError);
   Sequential empty;
-  REQUIRE(empty.infer(x).shares_storage(x));
+  REQUIRE(empty.forward_no_grad(x).shares_storage(x));
 }
 
 TEST_CASE("a small CNN backward matches central differences", "[sequential][gradcheck]") {
@@ -91,12 +92,12 @@ TEST_CASE("ResidualBlock backward matches central differences", "[residual][grad
   }
 }
 
-TEST_CASE("ResidualBlock: y = act(body(x) + x), names, infer, errors", "[residual]") {
+TEST_CASE("ResidualBlock: y = act(body(x) + x), names, forward_no_grad, errors", "[residual]") {
   Rng rng(7);
-  // With an Identity body, y = relu(2x): infer must not write into x.
+  // With an Identity body, y = relu(2x): forward_no_grad must not write into x.
   ResidualBlock twice(std::make_unique<Identity>());
   const Tensor x = Tensor::from_vector({1, 3}, {-1, 0.5, 2}, DType::f32);
-  const Tensor y = twice.infer(x);
+  const Tensor y = twice.forward_no_grad(x);
   REQUIRE(y.get({0, 0}) == 0.0);
   REQUIRE(y.get({0, 2}) == 4.0);
   REQUIRE(x.get({0, 2}) == 2.0);
@@ -111,10 +112,11 @@ TEST_CASE("ResidualBlock: y = act(body(x) + x), names, infer, errors", "[residua
   REQUIRE(names == std::vector<std::string>{"body.0.weight", "body.0.bias", "body.2.weight",
                                             "body.2.bias", "shortcut.weight"});
   const Tensor x4 = randn({2, 2, 6, 6}, DType::f32, rng);
-  REQUIRE(max_abs_diff(block.infer(x4), block.forward(Variable(x4)).data()) == 0.0);
+  REQUIRE(max_abs_diff(block.forward_no_grad(x4), block.forward(Variable(x4)).data()) == 0.0);
   ResidualBlock mismatch(conv_body(2, 4, 2, rng, DType::f32));  // identity shortcut cannot match
-  REQUIRE_THROWS_WITH(mismatch.infer(x4), Contains("residual_block") && Contains("[2, 4, 3, 3]") &&
-                                              Contains("[2, 2, 6, 6]"));
+  REQUIRE_THROWS_WITH(mismatch.forward_no_grad(x4), Contains("residual_block") &&
+                                                        Contains("[2, 4, 3, 3]") &&
+                                                        Contains("[2, 2, 6, 6]"));
   REQUIRE_THROWS_AS(ResidualBlock(nullptr), ValueError);
 }
 
@@ -122,15 +124,16 @@ TEST_CASE("Flatten merges dims and its backward restores the shape", "[flatten][
   Rng rng(2);
   Flatten f;
   Flatten middle(1, 2);
-  REQUIRE(f.infer(Tensor::zeros({2, 3, 4, 5})).shape() == Shape{2, 60});
-  REQUIRE(middle.infer(Tensor::zeros({2, 3, 4, 5})).shape() == Shape{2, 12, 5});
-  REQUIRE(Flatten(0).infer(Tensor::zeros({2, 3})).shape() == Shape{6});
+  REQUIRE(f.forward_no_grad(Tensor::zeros({2, 3, 4, 5})).shape() == Shape{2, 60});
+  REQUIRE(middle.forward_no_grad(Tensor::zeros({2, 3, 4, 5})).shape() == Shape{2, 12, 5});
+  REQUIRE(Flatten(0).forward_no_grad(Tensor::zeros({2, 3})).shape() == Shape{6});
   REQUIRE(flatten_shape({}, 1, -1) == Shape{1});
   require_module_gradcheck(middle, leaf({2, 3, 2, 2}, rng));
   const Variable t(randn({3, 4}, DType::f64, rng).transpose(0, 1), true);  // non-contiguous
   require_gradcheck([](const std::vector<Variable>& in) { return flatten(in[0], 0); }, {t});
-  REQUIRE_THROWS_WITH(Flatten(2, 1).infer(Tensor::zeros({2, 3, 4})), Contains("start_dim 2"));
-  REQUIRE_THROWS_AS(Flatten(3).infer(Tensor::zeros({2, 3})), ShapeError);
+  REQUIRE_THROWS_WITH(Flatten(2, 1).forward_no_grad(Tensor::zeros({2, 3, 4})),
+                      Contains("start_dim 2"));
+  REQUIRE_THROWS_AS(Flatten(3).forward_no_grad(Tensor::zeros({2, 3})), ShapeError);
   Identity id;
   const Variable v = leaf({2}, rng);
   REQUIRE(id.forward(v).same(v));

@@ -276,7 +276,7 @@ TEST_CASE("zero_init_last_gamma zeroes exactly the last gamma of each residual b
   REQUIRE(changed == want);
 }
 
-// Counts the forward and infer calls of the norm it wraps, which it registers as "inner".
+// Counts the forward and forward_no_grad calls of the norm it wraps, which it registers as "inner".
 class CountingNorm final : public Module {
  public:
   CountingNorm(std::unique_ptr<Module> inner, int& forwards, int& infers)
@@ -287,9 +287,9 @@ class CountingNorm final : public Module {
     ++forwards_;
     return inner_->forward(x);
   }
-  Tensor infer(const Tensor& x) override {
+  Tensor forward_no_grad(const Tensor& x) override {
     ++infers_;
-    return inner_->infer(x);
+    return inner_->forward_no_grad(x);
   }
   std::string type_name() const override { return "CountingNorm"; }
 
@@ -299,8 +299,9 @@ class CountingNorm final : public Module {
   int& infers_;
 };
 
-TEST_CASE("wrap_norm wraps every norm layer; infer reaches them through infer only",
-          "[model][wrap_norm]") {
+TEST_CASE(
+    "wrap_norm wraps every norm layer; forward_no_grad reaches them through forward_no_grad only",
+    "[model][wrap_norm]") {
   const auto [kind, norms] = GENERATE(table<ModelKind, int>({
       {ModelKind::tiny, 3},
       {ModelKind::vgg, 13},
@@ -320,7 +321,7 @@ TEST_CASE("wrap_norm wraps every norm layer; infer reaches them through infer on
   REQUIRE(model->state_dict().count(kind == ModelKind::resnet20 ? "stem.1.inner.weight"
                                                                 : "features.1.inner.weight") == 1);
   const Tensor x = test::model_input(o, 2, rng);
-  model->infer(x);
+  model->forward_no_grad(x);
   REQUIRE(infers == norms);
   REQUIRE(forwards == 0);
   model->forward(Variable(x));

@@ -1,6 +1,7 @@
 // tests/models/test_model_forward.cpp: every model with every NormKind runs forward (Variable) and
-// infer (Tensor) to the same (N, classes) logits in both modes, backpropagates to every parameter,
-// and works on other input sizes and in float64. The whole tiny model passes a float64 gradcheck.
+// forward_no_grad (Tensor) to the same (N, classes) logits in both modes, backpropagates to every
+// parameter, and works on other input sizes and in float64. The whole tiny model passes a float64
+// gradcheck.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <string>
@@ -27,8 +28,10 @@ bool all_finite(const Tensor& t) {
   return true;
 }
 
-TEST_CASE("every model with every norm: forward and infer agree, gradients reach every parameter",
-          "[model][forward]") {
+TEST_CASE(
+    "every model with every norm: forward and forward_no_grad agree, gradients reach every "
+    "parameter",
+    "[model][forward]") {
   const ModelKind kind = GENERATE(ModelKind::tiny, ModelKind::vgg, ModelKind::resnet20);
   const NormKind norm = GENERATE(from_range(all_norm_kinds().begin(), all_norm_kinds().end()));
   CAPTURE(test::case_name(kind, norm));
@@ -39,9 +42,10 @@ TEST_CASE("every model with every norm: forward and infer agree, gradients reach
   Rng rng(12);
   const Tensor x = model_input(o, 2, rng);
 
-  // Training mode: a.forward and b.infer see the same batch and move the same running statistics.
+  // Training mode: a.forward and b.forward_no_grad see the same batch and move the same running
+  // statistics.
   const Variable y = a->forward(Variable(x));
-  const Tensor y_infer = b->infer(x);
+  const Tensor y_infer = b->forward_no_grad(x);
   REQUIRE(y.shape() == Shape{2, 10});
   REQUIRE(all_finite(y.data()));
   REQUIRE(allclose(y.data(), y_infer, 1e-5, 1e-6));
@@ -62,12 +66,12 @@ TEST_CASE("every model with every norm: forward and infer agree, gradients reach
     REQUIRE(max_abs(p->grad()) > 0.0);
   }
 
-  // Evaluation mode: forward and infer give the same logits and change no buffer.
+  // Evaluation mode: forward and forward_no_grad give the same logits and change no buffer.
   a->eval();
   const Tensor x2 = model_input(o, 3, rng);
   const Variable y2 = a->forward(Variable(x2));
   REQUIRE(y2.shape() == Shape{3, 10});
-  REQUIRE(allclose(y2.data(), a->infer(x2), 1e-5, 1e-6));
+  REQUIRE(allclose(y2.data(), a->forward_no_grad(x2), 1e-5, 1e-6));
   for (const auto& [name, t] : a->state_dict()) {
     CAPTURE(name);
     REQUIRE(max_abs_diff(t, sa.at(name)) == 0.0);
@@ -96,7 +100,7 @@ TEST_CASE("models take other channel counts and image sizes", "[model][forward]"
   const Variable y = model->forward(Variable(x));
   REQUIRE(y.shape() == Shape{2, 7});
   REQUIRE(all_finite(y.data()));
-  REQUIRE(allclose(y.data(), model->infer(x), 1e-5, 1e-6));
+  REQUIRE(allclose(y.data(), model->forward_no_grad(x), 1e-5, 1e-6));
 }
 
 TEST_CASE("norm_options.dtype sets the dtype of the whole model", "[model][dtype]") {
@@ -113,7 +117,7 @@ TEST_CASE("norm_options.dtype sets the dtype of the whole model", "[model][dtype
     CAPTURE(name);
     REQUIRE((t->dtype() == DType::f64 || name.ends_with("num_batches_tracked")));
   }
-  const Tensor y = model->infer(model_input(o, 2, rng));
+  const Tensor y = model->forward_no_grad(model_input(o, 2, rng));
   REQUIRE(y.dtype() == DType::f64);
 }
 

@@ -45,7 +45,7 @@ TEST_CASE("batch_channel_norm channel norm equals group norm with gamma shared i
   gn.weight().data().copy_(Tensor::from_vector({6}, {1.5, 1.5, 1.5, -0.5, -0.5, -0.5}, DType::f64));
   gn.bias().data().copy_(Tensor::from_vector({6}, {0.25, 0.25, 0.25, 2.0, 2.0, 2.0}, DType::f64));
   const Tensor x = randn({3, 6, 2, 2}, DType::f64, rng);
-  REQUIRE(max_abs_diff(cn.infer(x), gn.infer(x)) < 1e-12);
+  REQUIRE(max_abs_diff(cn.forward_no_grad(x), gn.forward_no_grad(x)) < 1e-12);
 }
 
 TEST_CASE("batch_channel_norm estimated batch norm moves its estimates, then normalizes with them",
@@ -86,7 +86,8 @@ TEST_CASE("batch_channel_norm backward matches central differences in eval mode"
   CAPTURE(estimate);
   Rng rng{34};
   BatchChannelNorm bcn(6, 3, {.estimate = estimate, .dtype = DType::f64});
-  bcn.infer(randn({4, 6, 2, 2}, DType::f64, rng, 1.0, 2.0));  // move the running statistics
+  bcn.forward_no_grad(
+      randn({4, 6, 2, 2}, DType::f64, rng, 1.0, 2.0));  // move the running statistics
   bcn.eval();
   std::vector<Variable> inputs{randn_leaf({2, 6, 2, 2}, rng)};
   for (Variable* p : bcn.parameters()) {
@@ -125,5 +126,5 @@ TEST_CASE("batch_channel_norm has labml's structure and rejects bad groups",
   REQUIRE(state.at("channel_norm.weight").shape() == Shape{4});
   REQUIRE(bcn.batch_norm().type_name() == "EstimatedBatchNorm");
   REQUIRE_THROWS_AS(BatchChannelNorm(6, 4), ShapeError);
-  REQUIRE_THROWS_WITH(bcn.infer(Tensor::ones({2, 6, 3})), Catch::Contains("6 channels"));
+  REQUIRE_THROWS_WITH(bcn.forward_no_grad(Tensor::ones({2, 6, 3})), Catch::Contains("6 channels"));
 }

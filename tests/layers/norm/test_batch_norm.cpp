@@ -102,7 +102,7 @@ TEST_CASE("batch_norm updates running statistics with the unbiased variance", "[
   Rng rng{11};
   BatchNorm bn(2, {.momentum = 0.25, .dtype = DType::f64});
   const Tensor x = randn({4, 2, 3}, DType::f64, rng, 2.0, 3.0);
-  bn.infer(x);
+  bn.forward_no_grad(x);
   for (std::int64_t c = 0; c < 2; ++c) {
     double sum = 0.0, sq = 0.0;
     for (std::int64_t n = 0; n < 4; ++n) {
@@ -128,7 +128,7 @@ TEST_CASE("batch_norm without momentum keeps the cumulative average", "[batch_no
   std::vector<double> sum_mean(3, 0.0);
   for (int step = 0; step < 4; ++step) {
     const Tensor x = randn({5, 3}, DType::f64, rng, step, 1.0);
-    bn.infer(x);
+    bn.forward_no_grad(x);
     for (std::int64_t c = 0; c < 3; ++c) {
       double s = 0.0;
       for (std::int64_t n = 0; n < 5; ++n) {
@@ -150,29 +150,29 @@ TEST_CASE("batch_norm without running statistics normalizes with the batch in ev
   BatchNorm tracked(3, {.dtype = DType::f64});
   BatchNorm untracked(3, {.track_running_stats = false, .dtype = DType::f64});
   const Tensor x = randn({4, 3, 2}, DType::f64, rng, 5.0, 2.0);
-  const Tensor train_y = tracked.infer(x);
+  const Tensor train_y = tracked.forward_no_grad(x);
   untracked.eval();
   REQUIRE(untracked.named_buffers().empty());
-  REQUIRE(max_abs_diff(untracked.infer(x), train_y) < 1e-12);
+  REQUIRE(max_abs_diff(untracked.forward_no_grad(x), train_y) < 1e-12);
 }
 
 TEST_CASE("batch_norm training on one value per channel is an error", "[batch_norm][errors]") {
   BatchNorm bn(4);
   const Tensor x = Tensor::ones({1, 4});
-  REQUIRE_THROWS_AS(bn.infer(x), ValueError);
-  REQUIRE_THROWS_WITH(
-      bn.infer(x), Catch::Contains("more than 1 value per channel") && Catch::Contains("[1, 4]"));
+  REQUIRE_THROWS_AS(bn.forward_no_grad(x), ValueError);
+  REQUIRE_THROWS_WITH(bn.forward_no_grad(x), Catch::Contains("more than 1 value per channel") &&
+                                                 Catch::Contains("[1, 4]"));
   bn.eval();
-  REQUIRE_NOTHROW(bn.infer(x));
+  REQUIRE_NOTHROW(bn.forward_no_grad(x));
 }
 
 TEST_CASE("batch_norm rejects a wrong channel count, rank or dtype", "[batch_norm][errors]") {
   BatchNorm bn(4);
-  REQUIRE_THROWS_WITH(bn.infer(Tensor::ones({2, 3, 5})),
+  REQUIRE_THROWS_WITH(bn.forward_no_grad(Tensor::ones({2, 3, 5})),
                       Catch::Contains("3 channels") && Catch::Contains("[2, 3, 5]"));
-  REQUIRE_THROWS_AS(bn.infer(Tensor::ones({4})), ShapeError);
-  REQUIRE_THROWS_AS(bn.infer(Tensor::ones({2, 4}, DType::f64)), DTypeError);
-  REQUIRE_THROWS_AS(bn.infer(Tensor::ones({2, 4}, DType::i32)), DTypeError);
+  REQUIRE_THROWS_AS(bn.forward_no_grad(Tensor::ones({4})), ShapeError);
+  REQUIRE_THROWS_AS(bn.forward_no_grad(Tensor::ones({2, 4}, DType::f64)), DTypeError);
+  REQUIRE_THROWS_AS(bn.forward_no_grad(Tensor::ones({2, 4}, DType::i32)), DTypeError);
   REQUIRE_THROWS_AS(BatchNorm(0), ValueError);
   REQUIRE_THROWS_AS(BatchNorm(3, {.eps = 0.0}), ValueError);
   REQUIRE_THROWS_AS(BatchNorm(3, {.momentum = 1.5}), ValueError);

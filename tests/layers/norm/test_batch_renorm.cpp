@@ -91,7 +91,7 @@ TEST_CASE("batch_renorm keeps moving averages of mu and sigma and uses them in e
   RenormStats stats;
   batch_renorm_train(Variable(x), {}, {}, brn.running_mean(), brn.running_std(), 3.0, 5.0, 1e-5,
                      &stats);
-  brn.infer(x);
+  brn.forward_no_grad(x);
   for (std::int64_t c = 0; c < 3; ++c) {
     const auto cc = static_cast<std::size_t>(c);
     REQUIRE(brn.running_mean().get({c}) == Approx(0.5 * stats.mean[cc]).epsilon(1e-12));
@@ -127,7 +127,8 @@ TEST_CASE("batch_renorm rejects bad limits and single-value channels", "[batch_r
   REQUIRE_THROWS_AS(BatchRenorm(3, {.r_max = 0.5}), ValueError);
   REQUIRE_THROWS_AS(BatchRenorm(3, {.d_max = -1.0}), ValueError);
   BatchRenorm brn(3);
-  REQUIRE_THROWS_WITH(brn.infer(Tensor::ones({1, 3})), Catch::Contains("more than 1 value"));
+  REQUIRE_THROWS_WITH(brn.forward_no_grad(Tensor::ones({1, 3})),
+                      Catch::Contains("more than 1 value"));
   REQUIRE_THROWS_AS(brn.set_limits(0.9, 1.0), ValueError);
   brn.set_limits(2.0, 1.0);
   REQUIRE(brn.options().r_max == 2.0);

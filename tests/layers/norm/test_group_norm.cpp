@@ -102,11 +102,11 @@ TEST_CASE("group_norm with one channel per group equals instance_norm",
   REQUIRE(max_abs_diff(gn.bias().grad(), in.bias().grad()) < 1e-12);
 }
 
-TEST_CASE("group_norm infer equals forward", "[group_norm]") {
+TEST_CASE("group_norm forward_no_grad equals forward", "[group_norm]") {
   Rng rng{19};
   GroupNorm gn(2, 4);
   const Tensor x = randn({2, 4, 3, 3}, DType::f32, rng);
-  REQUIRE(max_abs_diff(gn.infer(x), gn.forward(Variable(x)).data()) == 0.0);
+  REQUIRE(max_abs_diff(gn.forward_no_grad(x), gn.forward(Variable(x)).data()) == 0.0);
 }
 
 TEST_CASE("group_norm rejects channels not divisible by groups", "[group_norm][errors]") {
@@ -114,7 +114,7 @@ TEST_CASE("group_norm rejects channels not divisible by groups", "[group_norm][e
   REQUIRE_THROWS_WITH(GroupNorm(4, 6), Catch::Contains("not divisible"));
   REQUIRE_THROWS_AS(GroupNorm(0, 6), ShapeError);
   GroupNorm gn(2, 4);
-  REQUIRE_THROWS_WITH(gn.infer(Tensor::ones({2, 6, 3})),
+  REQUIRE_THROWS_WITH(gn.forward_no_grad(Tensor::ones({2, 6, 3})),
                       Catch::Contains("6 channels") && Catch::Contains("[2, 6, 3]"));
   REQUIRE_THROWS_WITH(
       group_norm(Variable(Tensor::ones({2, 6, 3})), 4, {}, {}, 1e-5),

@@ -37,7 +37,7 @@ TEST_CASE("instance_norm with running statistics matches central differences in 
   Rng rng{52};
   InstanceNorm2d in(3, {.affine = true, .track_running_stats = true, .dtype = DType::f64});
   randomize(in.weight(), rng);
-  in.infer(randn({2, 3, 4, 4}, DType::f64, rng, 2.0, 3.0));
+  in.forward_no_grad(randn({2, 3, 4, 4}, DType::f64, rng, 2.0, 3.0));
   in.eval();
   auto f = [&](const std::vector<Variable>& v) { return in.forward(v[0]); };
   const GradcheckReport r =
@@ -51,7 +51,7 @@ TEST_CASE("instance_norm updates running statistics with the batch average of in
   Rng rng{53};
   InstanceNorm2d in(2, {.momentum = 0.5, .track_running_stats = true, .dtype = DType::f64});
   const Tensor x = randn({3, 2, 2, 2}, DType::f64, rng, 1.0, 2.0);
-  in.infer(x);
+  in.forward_no_grad(x);
   for (std::int64_t c = 0; c < 2; ++c) {
     double mean_avg = 0.0, var_avg = 0.0;
     for (std::int64_t n = 0; n < 3; ++n) {
@@ -76,10 +76,11 @@ TEST_CASE("instance_norm has PyTorch's defaults and errors", "[instance_norm][er
   REQUIRE(in.state_dict().empty());
   REQUIRE(in.to_string() ==
           "InstanceNorm2d(4, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)");
-  REQUIRE_THROWS_WITH(in.infer(Tensor::ones({2, 4, 1, 1})),
+  REQUIRE_THROWS_WITH(in.forward_no_grad(Tensor::ones({2, 4, 1, 1})),
                       Catch::Contains("more than 1 spatial element"));
   in.eval();  // no running statistics: still instance statistics, still an error
-  REQUIRE_THROWS_AS(in.infer(Tensor::ones({2, 4, 1, 1})), ValueError);
-  REQUIRE_THROWS_AS(in.infer(Tensor::ones({2, 4, 3})), ShapeError);
-  REQUIRE_THROWS_WITH(in.infer(Tensor::ones({2, 3, 2, 2})), Catch::Contains("3 channels"));
+  REQUIRE_THROWS_AS(in.forward_no_grad(Tensor::ones({2, 4, 1, 1})), ValueError);
+  REQUIRE_THROWS_AS(in.forward_no_grad(Tensor::ones({2, 4, 3})), ShapeError);
+  REQUIRE_THROWS_WITH(in.forward_no_grad(Tensor::ones({2, 3, 2, 2})),
+                      Catch::Contains("3 channels"));
 }

@@ -52,7 +52,7 @@ TEST_CASE("layer_norm normalizes every row and applies an elementwise affine", "
   ln.weight().data().copy_(Tensor::from_vector({2}, {2.0, 3.0}));
   ln.bias().data().copy_(Tensor::from_vector({2}, {0.5, -0.5}));
   const Tensor x = Tensor::from_vector({2, 2}, {1.0, 3.0, 10.0, 6.0});
-  const Tensor y = ln.infer(x);
+  const Tensor y = ln.forward_no_grad(x);
   const double a = 1.0 / std::sqrt(1.0 + 1e-5), b = 2.0 / std::sqrt(4.0 + 1e-5);
   REQUIRE(y.get({0, 0}) == Approx(2.0 * -a + 0.5).epsilon(1e-6));
   REQUIRE(y.get({0, 1}) == Approx(3.0 * a - 0.5).epsilon(1e-6));
@@ -64,9 +64,9 @@ TEST_CASE("layer_norm normalizes every row and applies an elementwise affine", "
 TEST_CASE("layer_norm rejects an input that does not end with normalized_shape",
           "[layer_norm][errors]") {
   LayerNorm ln({4, 4});
-  REQUIRE_THROWS_AS(ln.infer(Tensor::ones({2, 4, 3})), ShapeError);
-  REQUIRE_THROWS_WITH(ln.infer(Tensor::ones({2, 4, 3})),
+  REQUIRE_THROWS_AS(ln.forward_no_grad(Tensor::ones({2, 4, 3})), ShapeError);
+  REQUIRE_THROWS_WITH(ln.forward_no_grad(Tensor::ones({2, 4, 3})),
                       Catch::Contains("[4, 4]") && Catch::Contains("[2, 4, 3]"));
   REQUIRE_THROWS_AS(LayerNorm(Shape{}), ValueError);
-  REQUIRE_THROWS_AS(ln.infer(Tensor::ones({4, 4}, DType::i64)), DTypeError);
+  REQUIRE_THROWS_AS(ln.forward_no_grad(Tensor::ones({4, 4}, DType::i64)), DTypeError);
 }

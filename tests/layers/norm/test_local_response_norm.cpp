@@ -33,7 +33,7 @@ TEST_CASE("local_response_norm sums squares over PyTorch's window", "[local_resp
   // size 4: the window of channel c is [c − 2, c + 1], divided by 4 even at the edges.
   const Tensor x = Tensor::from_vector({1, 5, 1}, {1, 2, 3, 4, 5}, DType::f64);
   LocalResponseNorm lrn(4, {.alpha = 0.4, .beta = 0.5, .k = 2.0});
-  const Tensor y = lrn.infer(x);
+  const Tensor y = lrn.forward_no_grad(x);
   const double sq[5] = {1, 4, 9, 16, 25};
   for (int c = 0; c < 5; ++c) {
     double s = 0.0;
@@ -42,7 +42,7 @@ TEST_CASE("local_response_norm sums squares over PyTorch's window", "[local_resp
     }
     REQUIRE(y.get({0, c, 0}) == Approx((c + 1) / std::sqrt(2.0 + 0.1 * s)).epsilon(1e-14));
   }
-  REQUIRE_THROWS_AS(lrn.infer(Tensor::ones({2, 3})), ShapeError);
+  REQUIRE_THROWS_AS(lrn.forward_no_grad(Tensor::ones({2, 3})), ShapeError);
   REQUIRE_THROWS_AS(LocalResponseNorm(0), ValueError);
   REQUIRE(lrn.parameters().empty());
 }

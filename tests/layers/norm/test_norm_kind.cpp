@@ -44,10 +44,10 @@ TEST_CASE("norm_kind make_norm2d builds a working layer of every kind", "[norm_k
     }
     REQUIRE(m != nullptr);
     REQUIRE(m->num_parameters() >= C);  // γ, β per channel (per group for the channel norm too)
-    const Tensor y = m->infer(x);
+    const Tensor y = m->forward_no_grad(x);
     REQUIRE(y.shape() == x.shape());
     m->eval();
-    REQUIRE(m->infer(x).shape() == x.shape());
+    REQUIRE(m->forward_no_grad(x).shape() == x.shape());
   }
   const auto expected = std::vector<std::pair<NormKind, std::string>>{
       {NormKind::batch, "BatchNorm"},          {NormKind::group, "GroupNorm"},

@@ -36,9 +36,9 @@ TEST_CASE("rms_norm divides by the root mean square and has no bias", "[rms_norm
   REQUIRE(rms.state_dict().size() == 1);
   const Tensor x = Tensor::from_vector({1, 2}, {3.0, 4.0}, DType::f64);
   const double r = std::sqrt(12.5 + std::numeric_limits<double>::epsilon());
-  REQUIRE(rms.infer(x).get({0, 0}) == Approx(3.0 / r).epsilon(1e-14));
-  REQUIRE(rms.infer(x).get({0, 1}) == Approx(4.0 / r).epsilon(1e-14));
+  REQUIRE(rms.forward_no_grad(x).get({0, 0}) == Approx(3.0 / r).epsilon(1e-14));
+  REQUIRE(rms.forward_no_grad(x).get({0, 1}) == Approx(4.0 / r).epsilon(1e-14));
   REQUIRE(rms.to_string() == "RMSNorm((2,), eps=None, elementwise_affine=True)");
-  REQUIRE_THROWS_AS(rms.infer(Tensor::ones({2, 3}, DType::f64)), ShapeError);
+  REQUIRE_THROWS_AS(rms.forward_no_grad(Tensor::ones({2, 3}, DType::f64)), ShapeError);
   REQUIRE_THROWS_AS(RMSNorm({2}, {.eps = -1.0}), ValueError);
 }
