@@ -14,17 +14,18 @@ namespace {
 // forward:  y_i = max(x_i, 0)                     (NaN propagates, as in PyTorch)
 template <class T>
 void relu_forward(const T* x, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
+#pragma omp parallel for simd if (n > kParallelGrain)
   for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = x[i] < T{0} ? T{0} : x[i];
+    y[i] = T{0} > x[i] ? T{0} : x[i];  // NaN stays NaN; the form a vector max instruction takes
   }
 }
 // backward: dx_i = dy_i · [y_i > 0]               (gradient 0 at x = 0, as in PyTorch)
 template <class T>
 void relu_backward(const T* dy, const T* y, T* dx, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
+#pragma omp parallel for simd if (n > kParallelGrain)
   for (std::int64_t i = 0; i < n; ++i) {
-    dx[i] = y[i] > T{0} ? dy[i] : T{0};
+    const T g = dy[i];  // loaded unconditionally, so the select vectorizes
+    dx[i] = y[i] > T{0} ? g : T{0};
   }
 }
 
