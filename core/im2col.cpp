@@ -55,8 +55,8 @@ void check_window(std::string_view op, const Window2d& win) {
 
 // col[(c·kH + i)·kW + j][oh·oW + ow] = x[c][oh·s_h − p_h + i·d_h][ow·s_w − p_w + j·d_w], 0 outside.
 template <class T>
-void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win,
-            T* col) {
+void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win, T* col,
+            std::int64_t ld) {
   const std::int64_t oH = win.out_h(H), oW = win.out_w(W);
   for (std::int64_t c = 0; c < C; ++c) {
     const T* xc = x + c * H * W;
@@ -66,7 +66,7 @@ void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Wi
       for (std::int64_t j = 0; j < win.kernel_w; ++j) {
         const std::int64_t off_w = j * win.dilation_w - win.pad_w;
         const ValidRange rw = valid_range(W, oW, win.stride_w, off_w);
-        T* row = col + ((c * win.kernel_h + i) * win.kernel_w + j) * oH * oW;
+        T* row = col + ((c * win.kernel_h + i) * win.kernel_w + j) * ld;
         for (std::int64_t oh = 0; oh < oH; ++oh) {
           T* out = row + oh * oW;
           if (oh < rh.lo || oh >= rh.hi) {
@@ -89,7 +89,7 @@ void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Wi
 //               of col[(c·kH + i)·kW + j][oh·oW + ow]                (the adjoint of im2col)
 template <class T>
 void col2im(const T* col, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win,
-            T* dx) {
+            T* dx, std::int64_t ld) {
   const std::int64_t oH = win.out_h(H), oW = win.out_w(W);
   std::fill(dx, dx + C * H * W, T{0});
   for (std::int64_t c = 0; c < C; ++c) {
@@ -100,7 +100,7 @@ void col2im(const T* col, std::int64_t C, std::int64_t H, std::int64_t W, const 
       for (std::int64_t j = 0; j < win.kernel_w; ++j) {
         const std::int64_t off_w = j * win.dilation_w - win.pad_w;
         const ValidRange rw = valid_range(W, oW, win.stride_w, off_w);
-        const T* row = col + ((c * win.kernel_h + i) * win.kernel_w + j) * oH * oW;
+        const T* row = col + ((c * win.kernel_h + i) * win.kernel_w + j) * ld;
         for (std::int64_t oh = rh.lo; oh < rh.hi; ++oh) {
           const T* in = row + oh * oW;
           T* dxrow = dxc + (oh * win.stride_h + off_h) * W;
@@ -113,6 +113,26 @@ void col2im(const T* col, std::int64_t C, std::int64_t H, std::int64_t W, const 
   }
 }
 
+template <class T>
+void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win,
+            T* col) {
+  im2col(x, C, H, W, win, col, win.out_h(H) * win.out_w(W));
+}
+
+template <class T>
+void col2im(const T* col, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win,
+            T* dx) {
+  col2im(col, C, H, W, win, dx, win.out_h(H) * win.out_w(W));
+}
+
+template void im2col<float>(const float*, std::int64_t, std::int64_t, std::int64_t, const Window2d&,
+                            float*, std::int64_t);
+template void im2col<double>(const double*, std::int64_t, std::int64_t, std::int64_t,
+                             const Window2d&, double*, std::int64_t);
+template void col2im<float>(const float*, std::int64_t, std::int64_t, std::int64_t, const Window2d&,
+                            float*, std::int64_t);
+template void col2im<double>(const double*, std::int64_t, std::int64_t, std::int64_t,
+                             const Window2d&, double*, std::int64_t);
 template void im2col<float>(const float*, std::int64_t, std::int64_t, std::int64_t, const Window2d&,
                             float*);
 template void im2col<double>(const double*, std::int64_t, std::int64_t, std::int64_t,

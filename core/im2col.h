@@ -36,6 +36,14 @@ void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Wi
 template <class T>
 void col2im(const T* col, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win,
             T* dx);
+// The same with col's rows `ld` elements apart (ld ≥ oH·oW): the column blocks of several images
+// side by side in one matrix, for one GEMM over a batch of small images.
+template <class T>
+void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win, T* col,
+            std::int64_t ld);
+template <class T>
+void col2im(const T* col, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win,
+            T* dx, std::int64_t ld);
 
 // Checked Tensor forms (float32/float64). x: (C, H, W) → (C·kH·kW, oH·oW).
 Tensor im2col(const Tensor& x, const Window2d& win);

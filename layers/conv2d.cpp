@@ -1,12 +1,14 @@
-// layers/conv2d.cpp: convolution as im2col + one GEMM per image and group (darknet's shape).
-// Each thread owns one column buffer, reused for every image and group it handles; images are split
-// across threads when the batch is large. A 1×1 kernel with stride 1 and no padding skips im2col:
-// the image itself is the column matrix.
+// layers/conv2d.cpp: convolution as im2col + one GEMM per block of images and group (darknet's
+// shape, with small images side by side so that each GEMM is large enough to run near peak).
+// Each thread owns one column buffer, reused for every block and group it handles; blocks are
+// split across threads when the batch is large. A 1×1 kernel with stride 1 and no padding on one
+// image at a time skips im2col: the image itself is the column matrix.
 #include "layers/conv2d.h"
 
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "autograd/node.h"
@@ -23,9 +25,22 @@ struct ConvGeometry {
   std::int64_t N, C, H, W, O, G, Cg, Og, oH, oW;
   std::int64_t K, L;  // K = Cg·kH·kW rows of col, L = oH·oW columns
   Window2d win;
+  std::int64_t B;  // images side by side in one GEMM (small maps), see images_per_gemm
   bool pointwise;  // 1×1, stride 1, padding 0: col = x
-  bool parallel;   // split images across threads
+  bool parallel;   // split the blocks of images across threads
 };
+
+// A GEMM over one small image (8×8: L = 64 columns) runs far below the machine's peak, so images
+// are put side by side until a GEMM has about kTargetColumns columns, keeping at least one block
+// per thread when the batch allows it.
+constexpr std::int64_t kTargetColumns = 1024;
+
+std::int64_t images_per_gemm(std::int64_t N, std::int64_t L, int threads) {
+  std::int64_t B =
+      std::max<std::int64_t>(1, (kTargetColumns + L - 1) / std::max<std::int64_t>(L, 1));
+  B = std::min(B, std::max<std::int64_t>(1, (N + threads - 1) / threads));
+  return std::min(B, std::max<std::int64_t>(N, 1));
+}
 
 std::string operands(const Tensor& x, const Tensor& w, const Tensor& b) {
   std::string s = fmt::format("x: {}, w: {}", to_string(x.shape()), to_string(w.shape()));
@@ -80,6 +95,7 @@ ConvGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b,
   g.pointwise = g.win.kernel_h == 1 && g.win.kernel_w == 1 && g.win.stride_h == 1 &&
                 g.win.stride_w == 1 && g.win.pad_h == 0 && g.win.pad_w == 0;
   g.parallel = g.N > 1 && omp_get_max_threads() > 1 && g.N * g.O * g.K * g.L > 64 * kParallelGrain;
+  g.B = images_per_gemm(g.N, g.L, g.parallel ? omp_get_max_threads() : 1);
   return g;
 }
 
@@ -90,66 +106,118 @@ std::size_t sz(std::int64_t n) {
   return static_cast<std::size_t>(n);
 }
 
-// forward, per image n and group gr:  y[n, gr] (Og, L) = W_gr (Og, K) · col (K, L) + b
+// The images [n0, n0 + nb) of one block; with B = 1 the GEMMs read and write the tensors
+// themselves (and a pointwise kernel needs no column matrix at all).
+struct Block {
+  std::int64_t n0, nb;
+};
+Block block_of(const ConvGeometry& g, std::int64_t blk) {
+  const std::int64_t n0 = blk * g.B;
+  return {n0, std::min(g.B, g.N - n0)};
+}
+std::int64_t num_blocks(const ConvGeometry& g) {
+  return (g.N + g.B - 1) / g.B;
+}
+
+// col (K, B·L) of group gr of the block's images, side by side (row stride B·L).
+template <class T>
+void block_im2col(const T* x, const ConvGeometry& g, Block blk, std::int64_t gr, T* col) {
+  for (std::int64_t i = 0; i < blk.nb; ++i) {
+    im2col(x + ((blk.n0 + i) * g.C + gr * g.Cg) * g.H * g.W, g.Cg, g.H, g.W, g.win, col + i * g.L,
+           g.B * g.L);
+  }
+}
+
+// forward, per block of B images and group gr:
+//   Y (Og, B·L) = W_gr (Og, K) · col (K, B·L);   y[n, gr] = Y[:, b·L : (b+1)·L] + b
 template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
-  std::vector<T> cols(g.pointwise ? 0 : sz(thread_slots(g) * g.K * g.L));
+  const std::int64_t BL = g.B * g.L;
+  const bool direct = g.B == 1;
+  std::vector<T> cols(direct && g.pointwise ? 0 : sz(thread_slots(g) * g.K * BL));
+  std::vector<T> outs(direct ? 0 : sz(thread_slots(g) * g.Og * BL));
 #pragma omp parallel for if (g.parallel) schedule(static)
-  for (std::int64_t n = 0; n < g.N; ++n) {
-    T* col = g.pointwise ? nullptr : cols.data() + sz(omp_get_thread_num() * g.K * g.L);
+  for (std::int64_t k = 0; k < num_blocks(g); ++k) {
+    const Block blk = block_of(g, k);
+    const auto t = sz(omp_get_thread_num());
+    T* col = cols.empty() ? nullptr : cols.data() + t * sz(g.K * BL);
     for (std::int64_t gr = 0; gr < g.G; ++gr) {
-      const T* xg = x + (n * g.C + gr * g.Cg) * g.H * g.W;
-      if (!g.pointwise) {
-        im2col(xg, g.Cg, g.H, g.W, g.win, col);
+      const T* colp = col;
+      if (direct && g.pointwise) {
+        colp = x + (blk.n0 * g.C + gr * g.Cg) * g.H * g.W;
+      } else {
+        block_im2col(x, g, blk, gr, col);
       }
-      T* yg = y + (n * g.O + gr * g.Og) * g.L;
-      gemm<T>(false, false, g.Og, g.L, g.K, T{1}, w + gr * g.Og * g.K, g.K, g.pointwise ? xg : col,
-              g.L, T{0}, yg, g.L);
-      for (std::int64_t o = 0; b != nullptr && o < g.Og; ++o) {
-        const T bias = b[gr * g.Og + o];
-        for (std::int64_t l = 0; l < g.L; ++l) {
-          yg[o * g.L + l] += bias;
+      T* out = direct ? y + (blk.n0 * g.O + gr * g.Og) * g.L : outs.data() + t * sz(g.Og * BL);
+      gemm<T>(false, false, g.Og, blk.nb * g.L, g.K, T{1}, w + gr * g.Og * g.K, g.K, colp, BL, T{0},
+              out, BL);
+      for (std::int64_t i = 0; i < blk.nb; ++i) {
+        for (std::int64_t o = 0; o < g.Og; ++o) {
+          T* yo = y + ((blk.n0 + i) * g.O + gr * g.Og + o) * g.L;
+          if (!direct) {
+            std::copy_n(out + o * BL + i * g.L, g.L, yo);
+          }
+          if (b != nullptr) {
+            const T bias = b[gr * g.Og + o];
+            for (std::int64_t l = 0; l < g.L; ++l) {
+              yo[l] += bias;
+            }
+          }
         }
       }
     }
   }
 }
 
-// backward, per image n and group gr (each output optional, nullptr = not needed):
-//   step 1  dW_gr += dy[n, gr] (Og, L) · colᵀ (L, K)             (per-thread partial sums)
-//   step 2  dcol   = W_grᵀ (K, Og) · dy[n, gr] (Og, L);  dx[n, gr] = col2im(dcol)
+// backward, per block of B images and group gr (each output optional, nullptr = not needed),
+// with dY (Og, B·L) the block's dy side by side:
+//   step 1  dW_gr += dY · colᵀ (B·L, K)                           (per-thread partial sums)
+//   step 2  dcol   = W_grᵀ (K, Og) · dY;  dx[n, gr] = col2im(dcol[:, b·L : (b+1)·L])
 //   step 3  db_o   = Σ_n Σ_l dy[n][o][l]                          (double accumulators)
 template <class T>
 void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const ConvGeometry& g) {
-  const std::int64_t KL = g.K * g.L, OK = g.O * g.K;
+  const std::int64_t BL = g.B * g.L, KBL = g.K * BL, OK = g.O * g.K;
+  const bool direct = g.B == 1, no_cols = direct && g.pointwise;
   const int slots = thread_slots(g);
-  std::vector<T> cols(!g.pointwise && dw != nullptr ? sz(slots * KL) : 0);
-  std::vector<T> dcols(!g.pointwise && dx != nullptr ? sz(slots * KL) : 0);
+  std::vector<T> cols(!no_cols && dw != nullptr ? sz(slots * KBL) : 0);
+  std::vector<T> dcols(!no_cols && dx != nullptr ? sz(slots * KBL) : 0);
+  std::vector<T> dys(direct ? 0 : sz(slots * g.Og * BL));
   std::vector<T> dw_part(g.parallel && dw != nullptr ? sz(slots * OK) : 0, T{0});
 #pragma omp parallel for if (g.parallel) schedule(static)
-  for (std::int64_t n = 0; n < g.N; ++n) {
+  for (std::int64_t k = 0; k < num_blocks(g); ++k) {
+    const Block blk = block_of(g, k);
     const auto t = sz(omp_get_thread_num());
     T* dw_t = g.parallel && dw != nullptr ? dw_part.data() + t * sz(OK) : dw;
     for (std::int64_t gr = 0; gr < g.G; ++gr) {
-      const T* xg = x == nullptr ? nullptr : x + (n * g.C + gr * g.Cg) * g.H * g.W;
-      const T* dyg = dy + (n * g.O + gr * g.Og) * g.L;
-      if (dw != nullptr) {  // step 1
-        const T* col = xg;
-        if (!g.pointwise) {
-          im2col(xg, g.Cg, g.H, g.W, g.win, cols.data() + t * sz(KL));
-          col = cols.data() + t * sz(KL);
+      const T* dyp = dy + (blk.n0 * g.O + gr * g.Og) * g.L;
+      if (!direct) {  // gather the block's dy side by side
+        T* dyb = dys.data() + t * sz(g.Og * BL);
+        for (std::int64_t i = 0; i < blk.nb; ++i) {
+          for (std::int64_t o = 0; o < g.Og; ++o) {
+            std::copy_n(dy + ((blk.n0 + i) * g.O + gr * g.Og + o) * g.L, g.L,
+                        dyb + o * BL + i * g.L);
+          }
         }
-        gemm<T>(false, true, g.Og, g.K, g.L, T{1}, dyg, g.L, col, g.L, T{1}, dw_t + gr * g.Og * g.K,
-                g.K);
+        dyp = dyb;
+      }
+      if (dw != nullptr) {  // step 1
+        const T* colp = x + (blk.n0 * g.C + gr * g.Cg) * g.H * g.W;
+        if (!no_cols) {
+          block_im2col(x, g, blk, gr, cols.data() + t * sz(KBL));
+          colp = cols.data() + t * sz(KBL);
+        }
+        gemm<T>(false, true, g.Og, g.K, blk.nb * g.L, T{1}, dyp, BL, colp, BL, T{1},
+                dw_t + gr * g.Og * g.K, g.K);
       }
       if (dx != nullptr) {  // step 2
-        T* dxg = dx + (n * g.C + gr * g.Cg) * g.H * g.W;
-        T* dcol = g.pointwise ? dxg : dcols.data() + t * sz(KL);
-        gemm<T>(true, false, g.K, g.L, g.Og, T{1}, w + gr * g.Og * g.K, g.K, dyg, g.L, T{0}, dcol,
-                g.L);
-        if (!g.pointwise) {
-          col2im(dcol, g.Cg, g.H, g.W, g.win, dxg);
+        T* dxg = dx + (blk.n0 * g.C + gr * g.Cg) * g.H * g.W;
+        T* dcol = no_cols ? dxg : dcols.data() + t * sz(KBL);
+        gemm<T>(true, false, g.K, blk.nb * g.L, g.Og, T{1}, w + gr * g.Og * g.K, g.K, dyp, BL, T{0},
+                dcol, BL);
+        for (std::int64_t i = 0; !no_cols && i < blk.nb; ++i) {
+          col2im(dcol + i * g.L, g.Cg, g.H, g.W, g.win,
+                 dx + ((blk.n0 + i) * g.C + gr * g.Cg) * g.H * g.W, BL);
         }
       }
     }

@@ -78,14 +78,28 @@ TEST_CASE("conv2d forward by hand", "[conv2d]") {
   REQUIRE(y2.get({0, 0, 1, 1}) == -4.0);  // x[1][1] − x[2][2]
 }
 
-TEST_CASE("conv2d on a large batch equals image-by-image results", "[conv2d][threads]") {
-  // Big enough for the OpenMP path over images (when more than one thread is available).
+TEST_CASE("conv2d on a batch equals image-by-image results", "[conv2d][threads]") {
+  // Large maps take one GEMM per image (split across threads); small ones are put side by side in
+  // blocks of images, the last block partial when B does not divide N.
+  struct Case {
+    Shape x;
+    std::int64_t O;
+    Size2d kernel;
+    Conv2dParams params;
+  };
+  const auto [shape, O, kernel, p] = GENERATE(values<Case>({
+      {{8, 8, 16, 16}, 16, 3, {.padding = 1}},
+      {{5, 4, 4, 4}, 6, 3, {.padding = 1}},               // blocks of small maps
+      {{7, 4, 3, 3}, 6, 3, {.padding = 1, .groups = 2}},  // blocks with groups
+      {{5, 4, 3, 3}, 6, 1, {}},                           // pointwise, side by side
+      {{6, 3, 5, 5}, 2, 3, {.stride = 2}},
+  }));
+  CAPTURE(to_string(shape), O);
   Rng rng(9);
-  const std::int64_t N = 8;
-  const Variable x = leaf({N, 8, 16, 16}, rng, DType::f32);
-  const Variable w = leaf({16, 8, 3, 3}, rng, DType::f32);
-  const Variable b = leaf({16}, rng, DType::f32);
-  const Conv2dParams p{.padding = 1};
+  const std::int64_t N = shape[0];
+  const Variable x = leaf(shape, rng, DType::f32);
+  const Variable w = leaf({O, shape[1] / p.groups, kernel.h, kernel.w}, rng, DType::f32);
+  const Variable b = leaf({O}, rng, DType::f32);
   const Variable y = conv2d(x, w, b, p);
   const Tensor dy = randn(y.shape(), DType::f32, rng);
   y.backward(dy);
