@@ -156,7 +156,8 @@ def main():
     machine = run_json([args.normlab, "bench", "--machine-only", "--threads", str(args.threads),
                         "--json"])[0]
     print(f"machine: {machine['threads']} threads, copy {machine['copy_gbps']:.1f} GB/s, triad "
-          f"{machine['triad_gbps']:.1f} GB/s, sgemm {machine['sgemm_gflops']:.1f} GFLOP/s")
+          f"{machine['triad_gbps']:.1f} GB/s, sgemm {machine['sgemm_gflops']:.1f} GFLOP/s "
+          f"(OpenBLAS {machine['blas_core']} kernels)")
     print()
     if args.suite in ("layers", "all"):
         print_layers(args, machine)

@@ -88,14 +88,17 @@ double images_per_second(const BenchOptions& o, std::int64_t batch) {
 }
 
 void print_machine(const MachineLimits& m, bool json) {
-  fmt::print("machine: {} threads, copy {:.1f} GB/s, triad {:.1f} GB/s, sgemm {:.1f} GFLOP/s\n",
-             m.threads, m.copy_gbps, m.triad_gbps, m.sgemm_gflops);
+  fmt::print(
+      "machine: {} threads, copy {:.1f} GB/s, triad {:.1f} GB/s, sgemm {:.1f} GFLOP/s (OpenBLAS "
+      "{} kernels)\n",
+      m.threads, m.copy_gbps, m.triad_gbps, m.sgemm_gflops, blas_core_name());
   if (json) {
     fmt::print("{}\n", nlohmann::json{{"kind", "machine"},
                                       {"threads", m.threads},
                                       {"copy_gbps", m.copy_gbps},
                                       {"triad_gbps", m.triad_gbps},
-                                      {"sgemm_gflops", m.sgemm_gflops}}
+                                      {"sgemm_gflops", m.sgemm_gflops},
+                                      {"blas_core", blas_core_name()}}
                            .dump());
   }
 }

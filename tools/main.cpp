@@ -2,16 +2,37 @@
 // an Error becomes one line on stderr and exit status 2.
 #include <fmt/format.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "core/error.h"
 #include "core/threads.h"
 #include "tools/commands.h"
 
+namespace {
+
+// Runs this process again with OPENBLAS_CORETYPE set when OpenBLAS chose its generic kernels on a
+// processor it did not recognise (core/threads.h, better_blas_core). A value the user set is never
+// changed, and a failed exec leaves the process running as it was.
+void use_fast_blas_kernels(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) {
+    return;
+  }
+  const std::string core = normlab::better_blas_core();
+  if (core.empty() || setenv("OPENBLAS_CORETYPE", core.c_str(), 1) != 0) {
+    return;
+  }
+  execv("/proc/self/exe", argv);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  use_fast_blas_kernels(argv);
   CLI::App app{"normlab: normalization layers, their gradients, and tiny CNNs on a CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "normlab 0.1.0");
