@@ -75,8 +75,12 @@ void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Wi
           }
           const T* xrow = xc + (oh * win.stride_h + off_h) * W;
           std::fill(out, out + rw.lo, T{0});
-          for (std::int64_t ow = rw.lo; ow < rw.hi; ++ow) {
-            out[ow] = xrow[ow * win.stride_w + off_w];
+          if (win.stride_w == 1) {  // a contiguous run of the input row
+            std::copy(xrow + rw.lo + off_w, xrow + rw.hi + off_w, out + rw.lo);
+          } else {
+            for (std::int64_t ow = rw.lo; ow < rw.hi; ++ow) {
+              out[ow] = xrow[ow * win.stride_w + off_w];
+            }
           }
           std::fill(out + rw.hi, out + oW, T{0});
         }

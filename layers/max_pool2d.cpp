@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <vector>
 
 #include "autograd/node.h"
 #include "core/error.h"
@@ -16,8 +17,8 @@ namespace {
 using detail::PoolGeometry;
 
 // The 2×2 window with stride 2 and neither padding nor dilation (every model of models/): each
-// output reads two pairs of neighbours, a loop the compiler vectorizes. Same result and same
-// argmax rule as the general loop below.
+// output reads two pairs of neighbours, with no bounds to check. Same result and same argmax rule
+// as the general loop below.
 bool is_plain_2x2(const PoolGeometry& g) {
   const Window2d& w = g.win;
   return w.kernel_h == 2 && w.kernel_w == 2 && w.stride_h == 2 && w.stride_w == 2 && w.pad_h == 0 &&
@@ -30,38 +31,41 @@ bool takes_over(T v, T best) {
   return v > best || (v != v && best == best);  // NOLINT(misc-redundant-expression): NaN tests
 }
 
+// One row of outputs of the 2×2 window: the four candidates in row-major window order, each
+// taken with a select, with no window bounds or padding to test.
+template <class T>
+void max_pool2d_row_2x2(const T* top, const T* bottom, std::int64_t oW, std::int64_t top_index,
+                        std::int64_t W, T* y, std::int64_t* idx) {
+#pragma omp simd
+  for (std::int64_t ow = 0; ow < oW; ++ow) {
+    const std::int64_t w = 2 * ow;
+    const T c1 = top[w + 1], c2 = bottom[w], c3 = bottom[w + 1];
+    T best = top[w];
+    std::int64_t arg = top_index + w;
+    const bool t1 = takes_over(c1, best);
+    best = t1 ? c1 : best;
+    arg = t1 ? top_index + w + 1 : arg;
+    const bool t2 = takes_over(c2, best);
+    best = t2 ? c2 : best;
+    arg = t2 ? top_index + W + w : arg;
+    const bool t3 = takes_over(c3, best);
+    best = t3 ? c3 : best;
+    arg = t3 ? top_index + W + w + 1 : arg;
+    y[ow] = best;
+    idx[ow] = arg;
+  }
+}
+
 template <class T>
 void max_pool2d_forward_2x2(const T* x, T* y, std::int64_t* idx, const PoolGeometry& g) {
-#pragma omp parallel for if (g.work() > kParallelGrain)
+  std::vector<std::int64_t> scratch(idx == nullptr ? static_cast<std::size_t>(g.oW) : 0);
+#pragma omp parallel for firstprivate(scratch) if (g.work() > kParallelGrain)
   for (std::int64_t p = 0; p < g.planes(); ++p) {
     for (std::int64_t oh = 0; oh < g.oH; ++oh) {
-      const std::int64_t h = 2 * oh;
+      const std::int64_t h = 2 * oh, o = (p * g.oH + oh) * g.oW;
       const T* top = x + (p * g.H + h) * g.W;
-      const T* bottom = top + g.W;
-      T* yr = y + (p * g.oH + oh) * g.oW;
-      std::int64_t* ir = idx != nullptr ? idx + (p * g.oH + oh) * g.oW : nullptr;
-#pragma omp simd
-      for (std::int64_t ow = 0; ow < g.oW; ++ow) {
-        const std::int64_t w = 2 * ow;
-        T best = top[w];
-        std::int64_t arg = h * g.W + w;
-        if (takes_over(top[w + 1], best)) {
-          best = top[w + 1];
-          arg = h * g.W + w + 1;
-        }
-        if (takes_over(bottom[w], best)) {
-          best = bottom[w];
-          arg = (h + 1) * g.W + w;
-        }
-        if (takes_over(bottom[w + 1], best)) {
-          best = bottom[w + 1];
-          arg = (h + 1) * g.W + w + 1;
-        }
-        yr[ow] = best;
-        if (ir != nullptr) {
-          ir[ow] = arg;
-        }
-      }
+      max_pool2d_row_2x2(top, top + g.W, g.oW, h * g.W, g.W, y + o,
+                         idx != nullptr ? idx + o : scratch.data());
     }
   }
 }
