@@ -128,6 +128,28 @@ template <class T>
   }
 }
 
+// Sweep 1 of a per-position row: this thread's Σdy, Σdy·x̂ per position d, and the row's
+// Σ γ_d·dy_d and Σ γ_d·dy_d·x̂_d. kGamma is a template argument so that each variant's loop has no
+// branch in it and vectorizes.
+template <bool kGamma, class T>
+[[gnu::always_inline]] inline void position_sums(const T* dy, const T* x, const T* gamma,
+                                                 std::int64_t n, double mu, double rs, double* pdy,
+                                                 double* pdyx, double& sum_g, double& sum_gxhat) {
+  double sg = 0.0, sgx = 0.0;
+#pragma omp simd reduction(+ : sg, sgx)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double dyi = static_cast<double>(dy[i]);
+    const double dyxhat = dyi * (static_cast<double>(x[i]) - mu) * rs;
+    const double g = kGamma ? static_cast<double>(gamma[i]) : 1.0;
+    pdy[i] += dyi;
+    pdyx[i] += dyxhat;
+    sg += g * dyi;
+    sgx += g * dyxhat;
+  }
+  sum_g = sg;
+  sum_gxhat = sgx;
+}
+
 template <class T>
 struct ForwardArgs {
   const NormPlan* plan;
@@ -217,26 +239,9 @@ template <class T>
     double* pdy = k.pos_dy;
     double* pdyx = k.pos_dyxhat;
     if (k.gamma != nullptr) {
-      const T* gamma = k.gamma;
-#pragma omp simd reduction(+ : sum_g, sum_gxhat)
-      for (std::int64_t i = 0; i < L.inner; ++i) {
-        const double dyi = static_cast<double>(dy[i]);
-        const double dyxhat = dyi * (static_cast<double>(x[i]) - mu) * rs;
-        pdy[i] += dyi;
-        pdyx[i] += dyxhat;
-        sum_g += static_cast<double>(gamma[i]) * dyi;
-        sum_gxhat += static_cast<double>(gamma[i]) * dyxhat;
-      }
+      position_sums<true>(dy, x, k.gamma, L.inner, mu, rs, pdy, pdyx, sum_g, sum_gxhat);
     } else {
-#pragma omp simd reduction(+ : sum_g, sum_gxhat)
-      for (std::int64_t i = 0; i < L.inner; ++i) {
-        const double dyi = static_cast<double>(dy[i]);
-        const double dyxhat = dyi * (static_cast<double>(x[i]) - mu) * rs;
-        pdy[i] += dyi;
-        pdyx[i] += dyxhat;
-        sum_g += dyi;
-        sum_gxhat += dyxhat;
-      }
+      position_sums<false>(dy, x, k.gamma, L.inner, mu, rs, pdy, pdyx, sum_g, sum_gxhat);
     }
     // sweep 2: dx = rstd·γ_d·dy + b·(x − μ) + c
     const double b = k.constant_stats ? 0.0 : -rs * rs * sum_gxhat / m;
