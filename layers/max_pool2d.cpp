@@ -6,6 +6,7 @@
 
 #include "autograd/node.h"
 #include "core/error.h"
+#include "core/multiversion.h"
 #include "core/threads.h"
 #include "layers/pool_geometry.h"
 #include "layers/pooling.h"
@@ -27,15 +28,16 @@ bool is_plain_2x2(const PoolGeometry& g) {
 
 // v replaces the running maximum if it is larger, or NaN while the maximum is not.
 template <class T>
-bool takes_over(T v, T best) {
+[[gnu::always_inline]] inline bool takes_over(T v, T best) {
   return v > best || (v != v && best == best);  // NOLINT(misc-redundant-expression): NaN tests
 }
 
 // One row of outputs of the 2×2 window: the four candidates in row-major window order, each
 // taken with a select, with no window bounds or padding to test.
 template <class T>
-void max_pool2d_row_2x2(const T* top, const T* bottom, std::int64_t oW, std::int64_t top_index,
-                        std::int64_t W, T* y, std::int64_t* idx) {
+[[gnu::always_inline]] inline void max_pool2d_row_2x2(const T* top, const T* bottom,
+                                                      std::int64_t oW, std::int64_t top_index,
+                                                      std::int64_t W, T* y, std::int64_t* idx) {
 #pragma omp simd
   for (std::int64_t ow = 0; ow < oW; ++ow) {
     const std::int64_t w = 2 * ow;
@@ -56,6 +58,19 @@ void max_pool2d_row_2x2(const T* top, const T* bottom, std::int64_t oW, std::int
   }
 }
 
+// The row kernel compiled for AVX-512, AVX2 and the baseline (core/multiversion.h): the selects
+// over float values and int64 positions vectorize with AVX-512's masks.
+NORMLAB_MULTIVERSION void pool_row_2x2(const float* top, const float* bottom, std::int64_t oW,
+                                       std::int64_t top_index, std::int64_t W, float* y,
+                                       std::int64_t* idx) {
+  max_pool2d_row_2x2(top, bottom, oW, top_index, W, y, idx);
+}
+NORMLAB_MULTIVERSION void pool_row_2x2(const double* top, const double* bottom, std::int64_t oW,
+                                       std::int64_t top_index, std::int64_t W, double* y,
+                                       std::int64_t* idx) {
+  max_pool2d_row_2x2(top, bottom, oW, top_index, W, y, idx);
+}
+
 template <class T>
 void max_pool2d_forward_2x2(const T* x, T* y, std::int64_t* idx, const PoolGeometry& g) {
   std::vector<std::int64_t> scratch(idx == nullptr ? static_cast<std::size_t>(g.oW) : 0);
@@ -64,8 +79,8 @@ void max_pool2d_forward_2x2(const T* x, T* y, std::int64_t* idx, const PoolGeome
     for (std::int64_t oh = 0; oh < g.oH; ++oh) {
       const std::int64_t h = 2 * oh, o = (p * g.oH + oh) * g.oW;
       const T* top = x + (p * g.H + h) * g.W;
-      max_pool2d_row_2x2(top, top + g.W, g.oW, h * g.W, g.W, y + o,
-                         idx != nullptr ? idx + o : scratch.data());
+      pool_row_2x2(top, top + g.W, g.oW, h * g.W, g.W, y + o,
+                   idx != nullptr ? idx + o : scratch.data());
     }
   }
 }
