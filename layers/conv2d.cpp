@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "autograd/node.h"
@@ -106,6 +107,19 @@ std::size_t sz(std::int64_t n) {
   return static_cast<std::size_t>(n);
 }
 
+// Per-call work buffers that every use overwrites before reading: allocated without the zero-fill
+// a std::vector would spend a sweep of memory on.
+template <class T>
+class Scratch {
+ public:
+  explicit Scratch(std::int64_t n)
+      : data_(n > 0 ? std::make_unique_for_overwrite<T[]>(sz(n)) : nullptr) {}
+  T* data() const { return data_.get(); }
+
+ private:
+  std::unique_ptr<T[]> data_;
+};
+
 // The images [n0, n0 + nb) of one block; with B = 1 the GEMMs read and write the tensors
 // themselves (and a pointwise kernel needs no column matrix at all).
 struct Block {
@@ -134,13 +148,13 @@ template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
   const std::int64_t BL = g.B * g.L;
   const bool direct = g.B == 1;
-  std::vector<T> cols(direct && g.pointwise ? 0 : sz(thread_slots(g) * g.K * BL));
-  std::vector<T> outs(direct ? 0 : sz(thread_slots(g) * g.Og * BL));
+  const Scratch<T> cols(direct && g.pointwise ? 0 : thread_slots(g) * g.K * BL);
+  const Scratch<T> outs(direct ? 0 : thread_slots(g) * g.Og * BL);
 #pragma omp parallel for if (g.parallel) schedule(static)
   for (std::int64_t k = 0; k < num_blocks(g); ++k) {
     const Block blk = block_of(g, k);
     const auto t = sz(omp_get_thread_num());
-    T* col = cols.empty() ? nullptr : cols.data() + t * sz(g.K * BL);
+    T* col = cols.data() == nullptr ? nullptr : cols.data() + t * sz(g.K * BL);
     for (std::int64_t gr = 0; gr < g.G; ++gr) {
       const T* colp = col;
       if (direct && g.pointwise) {
@@ -180,9 +194,9 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   const std::int64_t BL = g.B * g.L, KBL = g.K * BL, OK = g.O * g.K;
   const bool direct = g.B == 1, no_cols = direct && g.pointwise;
   const int slots = thread_slots(g);
-  std::vector<T> cols(!no_cols && dw != nullptr ? sz(slots * KBL) : 0);
-  std::vector<T> dcols(!no_cols && dx != nullptr ? sz(slots * KBL) : 0);
-  std::vector<T> dys(direct ? 0 : sz(slots * g.Og * BL));
+  const Scratch<T> cols(!no_cols && dw != nullptr ? slots * KBL : 0);
+  const Scratch<T> dcols(!no_cols && dx != nullptr ? slots * KBL : 0);
+  const Scratch<T> dys(direct ? 0 : slots * g.Og * BL);
   std::vector<T> dw_part(g.parallel && dw != nullptr ? sz(slots * OK) : 0, T{0});
 #pragma omp parallel for if (g.parallel) schedule(static)
   for (std::int64_t k = 0; k < num_blocks(g); ++k) {
