@@ -3,7 +3,8 @@
 // set (forward_one_set, backward_one_set), compiled for AVX-512, AVX2 and the baseline
 // (core/multiversion.h). The helpers below are always_inline so that each clone compiles its own
 // copy of them for its instruction set. The per-set kernels only touch their own set and their own
-// slice of the per-run partial sums, so any thread count gives the same bits.
+// slice of the per-run partial sums, so for BN, IN, GN and channel norm any thread count gives the
+// same bits; LN's and RMSNorm's dγ, dβ are summed per thread, so there a given thread count does.
 #include "layers/norm/set_norm_kernels.h"
 
 #include <omp.h>
