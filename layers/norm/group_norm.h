@@ -1,7 +1,7 @@
 // layers/norm/group_norm.h: Group Normalization (Wu & He 2018, arXiv:1803.08494) for x (N, C, *).
-// S_i = {k : k_N = i_N, ⌊k_C/(C/G)⌋ = ⌊i_C/(C/G)⌋}, the layout (1, N·G, (C/G)·H·W) (eq. 7).
-// Affine: per channel γ_c, β_c (eq. 6), as in PyTorch. G = 1 is LayerNorm over (C, H, W) with a
-// per-channel affine, G = C is InstanceNorm. docs/normalization/group_norm.md
+// S_i = {k : k_N = i_N, ⌊k_C/(C/G)⌋ = ⌊i_C/(C/G)⌋}, the layout (1, N·G, (C/G)·H·W) (GN paper eq.
+// 7). Affine: per channel γ_c, β_c (GN paper eq. 6), as in PyTorch. G = 1 is LayerNorm over (C, H,
+// W) with a per-channel affine, G = C is InstanceNorm. docs/normalization/group_norm.md
 #pragma once
 
 #include <cstdint>
@@ -19,7 +19,7 @@ struct GroupNormOptions {
   DType dtype = DType::f32;
 };
 
-// S_i of eq. 7 for x (N, C, *); ShapeError when G does not divide C.
+// S_i of the GN paper's eq. 7 for x (N, C, *); ShapeError when G does not divide C.
 SetLayout group_norm_layout(const Shape& shape, std::int64_t G);
 
 // The sets of eq. 7 and the per-channel affine, as the fused kernels take them.

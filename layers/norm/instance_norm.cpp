@@ -11,7 +11,7 @@
 namespace normlab {
 
 namespace {
-// S_i: same sample, same channel (eq. 5)
+// S_i: same sample, same channel (GN paper eq. 5)
 SetLayout instance_layout(const Shape& s) {
   return {.outer = 1, .sets = s[0] * s[1], .inner = numel_from(s, 2)};
 }

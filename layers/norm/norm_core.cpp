@@ -67,7 +67,7 @@ void set_normalize_backward(const T* g, const T* xhat, const double* rstd, SetLa
   const double m = static_cast<double>(L.m());
 #pragma omp parallel for if (L.sets > 1 && L.sets * L.m() >= kParallelGrain)
   for (std::int64_t s = 0; s < L.sets; ++s) {
-    // step 1: two reductions over the set, Σ g (through μ, eq. D2) and Σ g·x̂ (through σ, eq. D3)
+    // step 1: two reductions over the set, Σ g (through μ, eq. D2) and Σ g·x̂ (through σ², eq. D3)
     double sum_g = 0.0, sum_gx = 0.0;
     for (std::int64_t a = 0; a < L.outer; ++a) {
       const std::int64_t base = (a * L.sets + s) * L.inner;
@@ -119,7 +119,7 @@ void set_affine_forward(const T* xhat, const T* gamma, const T* beta, SetLayout 
       const T bs = beta != nullptr ? beta[s] : T{0};
       const std::int64_t base = (a * L.sets + s) * L.inner;
       for (std::int64_t d = 0; d < L.inner; ++d) {
-        y[base + d] = gs * xhat[base + d] + bs;  // eq. 6
+        y[base + d] = gs * xhat[base + d] + bs;  // GN paper eq. 6
       }
     }
   }

@@ -17,23 +17,23 @@
 namespace normlab {
 
 // x viewed as (outer, sets, inner); set s = { x[a][s][d] : all a, d };  m = outer · inner.
-//   BatchNorm     S_i = {k : k_C = i_C}                              (N, C,   H·W)        eq. 3
-//   LayerNorm     S_i = {k : k_N = i_N}                              (1, N,   C·H·W)      eq. 4
-//   InstanceNorm  S_i = {k : k_N = i_N, k_C = i_C}                   (1, N·C, H·W)        eq. 5
-//   GroupNorm     S_i = {k : k_N = i_N, ⌊k_C/(C/G)⌋ = ⌊i_C/(C/G)⌋}   (1, N·G, (C/G)·H·W)  eq. 7
+//   BatchNorm     S_i = {k : k_C = i_C}                              (N, C,   H·W)        GN eq. 3
+//   LayerNorm     S_i = {k : k_N = i_N}                              (1, N,   C·H·W)      GN eq. 4
+//   InstanceNorm  S_i = {k : k_N = i_N, k_C = i_C}                   (1, N·C, H·W)        GN eq. 5
+//   GroupNorm     S_i = {k : k_N = i_N, ⌊k_C/(C/G)⌋ = ⌊i_C/(C/G)⌋}   (1, N·G, (C/G)·H·W)  GN eq. 7
 struct SetLayout {
   std::int64_t outer = 1, sets = 1, inner = 1;
   std::int64_t m() const { return outer * inner; }
 };
 
-// (N, C, H·W) for x of shape (N, C, *): the set of a channel. BN's S_i (eq. 3), and the layout of
-// every per-channel affine reduction (dγ_c, dβ_c) in the family.
+// (N, C, H·W) for x of shape (N, C, *): the set of a channel. BN's S_i (GN paper eq. 3), and the
+// layout of every per-channel affine reduction (dγ_c, dβ_c) in the family.
 SetLayout channel_layout(const Shape& shape);
 
 // ---- readable primitives: unchecked, raw pointers, contiguous memory ----
 
 // eq. D0:  μ_s = (1/m) Σ_{k∈S_s} x_k,   σ²_s = (1/m) Σ_{k∈S_s} (x_k − μ_s)²   (biased), in double.
-// One pass over memory: each contiguous row of `inner` values is reduced two-pass while it is in
+// Each contiguous row of `inner` values is read twice (its sum, then Σ(x − μ_row)²) while it is in
 // cache, and the rows are merged with Chan, Golub & LeVeque's update, never E[x²] − E[x]².
 // x: (outer, sets, inner); mean, var: (sets)
 template <class T>
