@@ -11,8 +11,8 @@
 
 namespace normlab {
 
-SetLayout group_norm_layout(const Shape& s,
-                            std::int64_t G) {  // same sample, same group (GN paper eq. 7)
+// S_i: same sample, same group (GN paper eq. 7)
+SetLayout group_norm_layout(const Shape& s, std::int64_t G) {
   const std::int64_t N = s[0], C = s[1], HW = numel_from(s, 2);
   if (G <= 0 || C % G != 0) {
     throw ShapeError(fmt::format("group_norm: {} channels are not divisible into {} groups (x: {})",

@@ -1,7 +1,8 @@
 // layers/norm/group_norm.h: Group Normalization (Wu & He 2018, arXiv:1803.08494) for x (N, C, *).
-// S_i = {k : k_N = i_N, ⌊k_C/(C/G)⌋ = ⌊i_C/(C/G)⌋}, the layout (1, N·G, (C/G)·H·W) (GN paper eq.
-// 7). Affine: per channel γ_c, β_c (GN paper eq. 6), as in PyTorch. G = 1 is LayerNorm over (C, H,
-// W) with a per-channel affine, G = C is InstanceNorm. docs/normalization/group_norm.md
+// S_i = {k : k_N = i_N, ⌊k_C/(C/G)⌋ = ⌊i_C/(C/G)⌋} (GN paper eq. 7), the layout
+// (1, N·G, (C/G)·H·W). Affine: per channel γ_c, β_c (GN paper eq. 6), as in PyTorch. G = 1 is
+// LayerNorm over (C, H, W) with a per-channel affine, G = C is InstanceNorm.
+// docs/normalization/group_norm.md
 #pragma once
 
 #include <cstdint>
