@@ -98,6 +98,11 @@ std::string explain(const ProbeRequest& request_in, const std::string& command) 
                     "batch_norm, layer_norm, instance_norm, group_norm, rms_norm)",
                     request.layer));
   }
+  if (request.layer == "batch_renorm") {
+    throw ValueError(
+        "explain: batch_renorm is not explained (its x̂ = z·r + d, BRN5; see "
+        "docs/normalization/batch_renorm.md); batch_norm is");
+  }
   ReductionSets& S = *found;
   const std::vector<double> xv = doubles(x);
   const bool eval_stats = !request.train && use_running_stats(*layer, S, xv);
@@ -152,7 +157,11 @@ std::string explain(const ProbeRequest& request_in, const std::string& command) 
                      request.layer, S.rule, S.source, to_string(x.shape()), S.count(), S.layout.m(),
                      num(S.eps), S.affine,
                      eval_stats ? "; eval mode: μ and σ² are the running statistics (BN9)" : "");
-  out += "**Forward, per set** (D0: μ = (1/m)Σx, σ² = (1/m)Σ(x − μ)², rstd = 1/sqrt(σ² + eps))\n\n";
+  const bool rms = !S.subtracts_mean;
+  out += fmt::format("**Forward, per set** ({})\n\n",
+                     eval_stats ? "BN9: μ = running_mean, σ² = running_var, rstd = 1/sqrt(σ² + eps)"
+                     : rms ? "RMS1: no mean (μ = 0), σ² = (1/m)Σx², rstd = 1/sqrt(σ² + eps)"
+                           : "D0: μ = (1/m)Σx, σ² = (1/m)Σ(x − μ)², rstd = 1/sqrt(σ² + eps)");
   out +=
       "| set | members (flat index) | μ | σ² | rstd | Σg | Σg·x̂ |\n|---|---|---|---|---|---|---|\n";
   for (std::int64_t s = 0; s < S.count(); ++s) {
@@ -161,9 +170,11 @@ std::string explain(const ProbeRequest& request_in, const std::string& command) 
                        num(S.mean[si]), num(S.var[si]), num(S.rstd[si]), num(sum_g[si]),
                        num(sum_gx[si]));
   }
-  out +=
-      "\n**Every element** (x̂ = (x − μ)·rstd, eq. 1; y = γ·x̂ + β, D5; g = γ·dy, D5; "
-      "dx = rstd/m·(m·g − Σg − x̂·Σg·x̂), D4)\n\n";
+  out += fmt::format(
+      "\n**Every element** (x̂ = (x − μ)·rstd, eq. 1; y = γ·x̂ + β, D5; g = γ·dy, D5; {})\n\n",
+      eval_stats ? "dx = rstd·g, BN10: the statistics are constants"
+      : rms      ? "dx = rstd/m·(m·g − x̂·Σg·x̂), RMS6: D4 without the mean term D2"
+                 : "dx = rstd/m·(m·g − Σg − x̂·Σg·x̂), D4");
   out +=
       "| k | index | set | x | x̂ | γ | β | y | dy | g | dx |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|\n";
@@ -188,9 +199,12 @@ std::string explain(const ProbeRequest& request_in, const std::string& command) 
   out += "\n**The hand-written layer agrees** (max |formula − layer|): ";
   out += fmt::format("y {:.1e}, dx {:.1e}, dγ {:.1e}, dβ {:.1e}.\n\n", err_y, err_dx, err_dgamma,
                      err_dbeta);
-  out +=
+  out += fmt::format(
       "**Invariants per set** (D6: Σdx = 0 where the mean is subtracted; D7: Σdx·x̂ = "
-      "rstd·eps/(σ² + eps)·Σg·x̂ exactly, 0 at eps = 0)\n\n";
+      "rstd·eps/(σ² + eps)·Σg·x̂ exactly, 0 at eps = 0){}\n\n",
+      eval_stats ? ". In eval mode the statistics are constants, so neither holds"
+      : rms      ? ". RMSNorm subtracts no mean, so Σdx ≠ 0; D7 holds (RMS7)"
+                 : "");
   out += "| set | Σdx | Σdx·x̂ | rstd·eps/(σ²+eps)·Σg·x̂ |\n|---|---|---|---|\n";
   for (std::int64_t s = 0; s < S.count(); ++s) {
     const auto si = static_cast<std::size_t>(s);

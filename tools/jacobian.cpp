@@ -208,13 +208,13 @@ SetChecks check_sets(const Jacobian& jac, const ReductionSets& sets) {
       for (const std::int64_t i : idx) {
         j1 += jac.at(k, i);
         jx += jac.at(k, i) * sets.xhat[static_cast<std::size_t>(i)];
-        const double gk = sets.gamma[ki], gi = sets.gamma[static_cast<std::size_t>(i)];
+        const double gk = sets.row_scale[ki], gi = sets.row_scale[static_cast<std::size_t>(i)];
         if (gk != 0.0 && gi != 0.0) {
           max_p = std::max(max_p, std::abs(jac.at(k, i) / gk));
           asym = std::max(asym, std::abs(jac.at(k, i) / gk - jac.at(i, k) / gi));
         }
       }
-      const double predicted = sets.gamma[ki] * sets.rstd[si] * eps_factor * sets.xhat[ki];
+      const double predicted = sets.row_scale[ki] * sets.rstd[si] * eps_factor * sets.xhat[ki];
       c.ones = std::max(c.ones, relative(std::abs(j1), scale));
       c.xhat = std::max(c.xhat, relative(std::abs(jx), scale * max_xhat));
       c.xhat_residual =

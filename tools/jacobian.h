@@ -65,10 +65,10 @@ Spectrum jacobian_spectrum(const Jacobian& jac);
 
 // Over all sets S of a normalization layer, each relative to max|J| · max|v|:
 //   ones:   max |J_S·1|, zero where the mean is subtracted (eq. D6)
-//   xhat:   max |J_S·x̂|, zero at ε = 0 (eq. D7); at ε > 0 it is γ·rstd·ε/(σ²+ε)·x̂ exactly
-//   xhat_residual: max |J_S·x̂ − γ·rstd·ε/(σ²+ε)·x̂|, the check of that exact value
-//   asymmetry: max |P_S − P_Sᵀ| / max|P_S| with P_S = diag(1/γ)·J_S (J_S itself when γ = 1)
-//   outside: max |J_ki| over k, i in different sets (zero: the sets do not couple)
+//   xhat:   max |J_S·x̂|, zero at ε = 0 (eq. D7); at ε > 0 it is s·rstd·ε/(σ²+ε)·x̂ exactly (s =
+//   row_scale: γ, or γ·r) xhat_residual: max |J_S·x̂ − s·rstd·ε/(σ²+ε)·x̂|, the check of that exact
+//   value asymmetry: max |P_S − P_Sᵀ| / max|P_S| with P_S = diag(1/s)·J_S outside: max |J_ki| over
+//   k, i in different sets (zero: the sets do not couple)
 struct SetChecks {
   double ones = 0, xhat = 0, xhat_residual = 0, asymmetry = 0, outside = 0;
 };

@@ -70,6 +70,18 @@ std::string jacobian_summary(const Jacobian& jac, const Spectrum& sp,
                   plural(c.positions, "position", "positions"),
                   c.across_samples ? "outputs depend on other samples of the batch"
                                    : "no output depends on another sample");
+  if (jac.rows == jac.cols) {  // Σ_i dx_i = Σ_k dy_k·(J·1)_k: zero for every dy iff J·1 = 0
+    double row_sum = 0;
+    for (std::int64_t o = 0; o < jac.rows; ++o) {
+      double r = 0;
+      for (std::int64_t i = 0; i < jac.cols; ++i) {
+        r += jac.at(o, i);
+      }
+      row_sum = std::max(row_sum, std::abs(r));
+    }
+    out += fmt::format("J·1 = 0 (Σdx = 0 for every dy): {}\n",
+                       verdict(jac.max_abs() > 0 ? row_sum / jac.max_abs() : row_sum));
+  }
   if (!sets) {
     return out;
   }
@@ -84,11 +96,12 @@ std::string jacobian_summary(const Jacobian& jac, const Spectrum& sp,
   out += fmt::format("  J_S·1 = 0 ({}, eq. D6): {}\n",
                      sets->subtracts_mean ? "the mean is subtracted" : "not expected: no mean",
                      verdict(k.ones));
+  const std::string_view scale = layer == "batch_renorm" && train ? "γ·r" : "γ";  // BRN5
   out += fmt::format(
       "  J_S·x̂ = 0 at eps = 0 (eq. D7): max |J_S·x̂| = {:.3g}; equals "
-      "γ·rstd·eps/(σ²+eps)·x̂: {}\n",
-      k.xhat, verdict(k.xhat_residual));
-  out += fmt::format("  diag(1/γ)·J_S symmetric: {}\n", verdict(k.asymmetry));
+      "{}·rstd·eps/(σ²+eps)·x̂: {}\n",
+      k.xhat, scale, verdict(k.xhat_residual));
+  out += fmt::format("  diag(1/{})·J_S symmetric: {}\n", scale, verdict(k.asymmetry));
   out += fmt::format("  J_ki = 0 for k, i in different sets: {}\n", verdict(k.outside));
   return out;
 }

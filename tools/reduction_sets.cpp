@@ -2,6 +2,7 @@
 // the formulas (two passes in double, eq. D0).
 #include "tools/reduction_sets.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -111,6 +112,22 @@ std::optional<ReductionSets> reduction_sets(const std::string& layer, const Laye
   }
   r.gamma = per_element(module, "weight", r.affine_index, 1.0);
   r.beta = per_element(module, "bias", r.affine_index, 0.0);
+  r.row_scale = r.gamma;
+  if (layer == "batch_renorm" && module.is_training()) {  // x̂ = z·r + d: rows carry r_c (BRN3)
+    const double r_max = reader.get_double("r_max", 3.0);
+    std::vector<double> sigma_run;
+    for (const auto& [key, b] : module.named_buffers()) {
+      if (key == "running_std") {
+        const Tensor t = b->to(DType::f64).contiguous();
+        sigma_run.assign(t.data<double>().begin(), t.data<double>().end());
+      }
+    }
+    for (std::size_t k = 0; k < r.row_scale.size(); ++k) {
+      const auto c = static_cast<std::size_t>(r.set_of(static_cast<std::int64_t>(k)));
+      const double sigma_b = std::sqrt(r.var[c] + r.eps);
+      r.row_scale[k] *= std::clamp(sigma_b / sigma_run[c], 1.0 / r_max, r_max);
+    }
+  }
   const bool has_weight = [&] {
     for (const auto& [key, p] : module.named_parameters()) {
       if (key == "weight" && p->defined()) {

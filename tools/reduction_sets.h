@@ -22,10 +22,13 @@ struct ReductionSets {
   SetLayout layout;            // x viewed as (outer, sets, inner)
   bool subtracts_mean = true;  // false for RMSNorm, which divides by the root mean square
   double eps = 0;
-  std::vector<double> mean, var, rstd;     // per set; RMSNorm: mean 0 and var = mean of x²
-  std::vector<double> xhat;                // per element of x: (x − μ)·rstd
-  std::vector<double> gamma;               // per element of x: the affine's γ (1 without one)
-  std::vector<double> beta;                // per element of x: the affine's β (0 without one)
+  std::vector<double> mean, var, rstd;  // per set; RMSNorm: mean 0 and var = mean of x²
+  std::vector<double> xhat;             // per element of x: (x − μ)·rstd
+  std::vector<double> gamma;            // per element of x: the affine's γ (1 without one)
+  std::vector<double> beta;             // per element of x: the affine's β (0 without one)
+  // per element of x: the factor of its row of J = ∂y/∂x, J_S = diag(row_scale)·P_S with P_S the
+  // symmetric Jacobian of x̂ (eq. D4). γ; for Batch Renorm in training γ·r_c (BRN5, r constant).
+  std::vector<double> row_scale;
   std::vector<std::int64_t> affine_index;  // per element of x: its index into γ and β
   std::string affine;                      // "per channel gamma_c, beta_c", "elementwise", "none"
 
