@@ -202,8 +202,8 @@ std::string explain(const ProbeRequest& request_in, const std::string& command) 
   out += fmt::format(
       "**Invariants per set** (D6: Σdx = 0 where the mean is subtracted; D7: Σdx·x̂ = "
       "rstd·eps/(σ² + eps)·Σg·x̂ exactly, 0 at eps = 0){}\n\n",
-      eval_stats ? ". In eval mode the statistics are constants, so neither holds"
-      : rms      ? ". RMSNorm subtracts no mean, so Σdx ≠ 0; D7 holds (RMS7)"
+      eval_stats ? ". In eval mode the statistics are constants, so neither holds."
+      : rms      ? ". RMSNorm subtracts no mean, so Σdx ≠ 0; D7 holds (RMS7)."
                  : "");
   out += "| set | Σdx | Σdx·x̂ | rstd·eps/(σ²+eps)·Σg·x̂ |\n|---|---|---|---|\n";
   for (std::int64_t s = 0; s < S.count(); ++s) {
