@@ -109,7 +109,8 @@ ProbeRequest jacobian_request(const std::string& layer, const std::vector<std::s
   if (!input.empty()) {
     request.input = ProbeArray{input, read_npy(input)};
   } else {
-    OptionReader reader("--shape", {{"shape", shape}});
+    const LayerOptions shape_option{{"shape", shape}};  // OptionReader keeps a reference to it
+    OptionReader reader("--shape", shape_option);
     Rng rng(seed);
     request.input =
         ProbeArray{"--shape " + shape, randn(reader.required_shape("shape"), DType::f64, rng)};
