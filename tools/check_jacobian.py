@@ -57,8 +57,10 @@ OTHERS = [
     ("max_pool2d", {"kernel_size": "3", "stride": "2", "padding": "1"}, (2, 2, 5, 5)),
     ("avg_pool2d", {"kernel_size": "2", "stride": "1"}, (2, 2, 4, 3)),
     ("global_avg_pool2d", {}, (2, 3, 3, 3)),
+    ("group_norm 2048 elements", {"num_groups": "4", "num_channels": "8"}, (4, 8, 8, 8)),
 ]
-# (label, layer, options, x shape, mode): the norms in both modes, the others in training.
+# (label, layer, options, x shape, mode): the norms in both modes, the others (and one large
+# GroupNorm, to show the size the command is meant for) in training.
 CASES = ([(label, label.split()[0], o, s, mode) for label, o, s in NORMS
           for mode in ("train", "eval")] +
          [(label, label.split()[0], o, s, "train") for label, o, s in OTHERS])
