@@ -251,3 +251,17 @@ TEST_CASE("jacobian picture: diverging colours, white zeros, outlined sets, labe
   }
   CHECK(blue);
 }
+
+TEST_CASE("jacobian picture of a large J bins entries and keeps its proportions",
+          "[jacobian][png]") {
+  // 1,200 elements: more than 1,024, so each pixel shows a 2 x 2 block of entries.
+  ProbeRequest r =
+      request_for("group_norm", {{"num_groups", "2"}, {"num_channels", "4"}}, {2, 4, 10, 15});
+  const Jacobian jac = compute_jacobian(r);
+  const auto m = make_probe_layer(r, DType::f64);
+  const Image img = render_jacobian(jac, reduction_sets("group_norm", r.options, *m, jac.x), "gn");
+  CHECK(img.W == 80 + 600 + 110);
+  CHECK(img.H == 64 + 600 + 44);
+  // The off-diagonal quarter (sample 0 rows, sample 1 columns) is zero: white.
+  CHECK(pixel(img, 80 + 460, 64 + 140) == std::array<int, 3>{255, 255, 255});
+}
