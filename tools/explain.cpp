@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/random.h"
@@ -55,19 +56,21 @@ std::string index_of(std::int64_t k, const Shape& s) {
   return fmt::format("({})", fmt::join(idx, ", "));
 }
 
-// Eval mode with running statistics: μ, σ² are the buffers, constants of the backward (BN9).
-bool use_running_stats(Module& layer, ReductionSets& sets, const std::vector<double>& x) {
-  const Tensor* mean = nullptr;
-  const Tensor* var = nullptr;
-  for (const auto& [name, b] : layer.named_buffers()) {
-    mean = name == "running_mean" ? b : mean;
-    var = name == "running_var" ? b : var;
+// The buffer `name` of the layer, or null when it has none (or it is undefined).
+const Tensor* buffer(Module& layer, std::string_view name) {
+  for (const auto& [key, b] : layer.named_buffers()) {
+    if (key == name && b->defined()) {
+      return b;
+    }
   }
-  if (mean == nullptr || var == nullptr || !mean->defined()) {
-    return false;
-  }
-  sets.mean = doubles(*mean);
-  sets.var = doubles(*var);
+  return nullptr;
+}
+
+// Eval mode with BatchNorm's running statistics (one per set): μ, σ² are the buffers, constants
+// of the backward (BN9); rstd and x̂ follow from them.
+void use_running_stats(Module& layer, ReductionSets& sets, const std::vector<double>& x) {
+  sets.mean = doubles(*buffer(layer, "running_mean"));
+  sets.var = doubles(*buffer(layer, "running_var"));
   for (std::size_t s = 0; s < sets.var.size(); ++s) {
     sets.rstd[s] = 1.0 / std::sqrt(sets.var[s] + sets.eps);
   }
@@ -75,7 +78,6 @@ bool use_running_stats(Module& layer, ReductionSets& sets, const std::vector<dou
     const auto s = static_cast<std::size_t>(sets.set_of(static_cast<std::int64_t>(k)));
     sets.xhat[k] = (x[k] - sets.mean[s]) * sets.rstd[s];
   }
-  return true;
 }
 
 // Every intermediate of the formulas, for sets S and upstream gradient dy.
@@ -218,11 +220,15 @@ std::string explain(const ProbeRequest& request_in, const std::string& command) 
                     request.layer));
   }
   ReductionSets& S = *found;
-  const bool eval_stats = !request.train && use_running_stats(*layer, S, doubles(x));
+  const bool eval_stats = !request.train && buffer(*layer, "running_mean") != nullptr &&
+                          buffer(*layer, "running_var") != nullptr;
   if (eval_stats && request.layer != "batch_norm") {
     throw ValueError(fmt::format(
         "explain: {} in eval mode with running statistics is not explained (batch_norm is)",
         request.layer));
+  }
+  if (eval_stats) {
+    use_running_stats(*layer, S, doubles(x));
   }
   if (!request.grad_output.value.defined()) {
     Rng rng(request.seed + 1);
