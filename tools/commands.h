@@ -15,5 +15,7 @@ void add_sweep_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_probe_command(CLI::App& app);
+void add_jacobian_command(CLI::App& app);
+void add_explain_command(CLI::App& app);
 
 }  // namespace normlab

@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
   normlab::add_demo_command(app);
   normlab::add_data_command(app);
   normlab::add_probe_command(app);
+  normlab::add_jacobian_command(app);
+  normlab::add_explain_command(app);
   if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say "A subcommand is required"
     std::string valid;
     bool known = false;

@@ -97,11 +97,7 @@ std::vector<std::pair<std::string, Tensor>> run_probe(const ProbeRequest& reques
         "(x: {})",
         request.input.file, dtype_name(input.dtype()), to_string(input.shape())));
   }
-  Rng rng(request.seed);
-  const std::unique_ptr<Module> layer =
-      make_layer(request.layer, request.options, input.dtype(), rng);
-  load_state(*layer, request.layer, request.state);
-  layer->train(request.train);
+  const std::unique_ptr<Module> layer = make_probe_layer(request, input.dtype());
 
   // The Variable path, as in PyTorch: x a leaf that requires a gradient, y = layer(x), y.backward.
   const Variable x(input.contiguous().clone(), /*requires_grad=*/true);
@@ -118,6 +114,14 @@ std::vector<std::pair<std::string, Tensor>> run_probe(const ProbeRequest& reques
     out.emplace_back(name, *b);
   }
   return out;
+}
+
+std::unique_ptr<Module> make_probe_layer(const ProbeRequest& request, DType dtype) {
+  Rng rng(request.seed);
+  std::unique_ptr<Module> layer = make_layer(request.layer, request.options, dtype, rng);
+  load_state(*layer, request.layer, request.state);
+  layer->train(request.train);
+  return layer;
 }
 
 std::map<std::string, ProbeArray> read_probe_state(const std::string& dir) {

@@ -8,12 +8,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/tensor.h"
 #include "layers/layer_options.h"
+#include "layers/module.h"
 
 namespace normlab {
 
@@ -44,6 +46,11 @@ struct ProbeRequest {
 // listing them) or of the wrong shape, and a grad_output whose shape is not y's (ShapeError naming
 // the file and both shapes).
 std::vector<std::pair<std::string, Tensor>> run_probe(const ProbeRequest& request);
+
+// The layer of a request, built in `dtype` from request.seed, with request.state loaded and
+// train(request.train) set: what run_probe calls, for `normlab jacobian` and `normlab explain`.
+// The errors of run_probe for the layer, its options and the state.
+std::unique_ptr<Module> make_probe_layer(const ProbeRequest& request, DType dtype);
 
 // Every entry of dir must be a "<name>.npy" file; ProbeRequest::state keyed by <name>. IoError for
 // a missing dir or unreadable file, ValueError for an entry that is not a .npy file.
