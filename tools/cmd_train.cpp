@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "datasets/spec.h"
 #include "tools/commands.h"
+#include "tools/output_dir.h"
 #include "tools/trainer.h"
 
 namespace normlab {
@@ -28,6 +29,25 @@ TrainConfig read_run_config(const std::string& run_dir) {
     throw IoError(fmt::format("train: cannot resume: {} is not valid JSON ({})", path, e.what()));
   }
   return train_config_from_json(j);
+}
+
+// On --resume the run's config.json defines the run; a flag that would change it is an error, not
+// silently ignored. Flags that only steer this process (how long, how it reports) are allowed.
+void check_resume_flags(const CLI::App& cmd) {
+  for (const CLI::Option* opt : cmd.get_options()) {
+    const std::vector<std::string>& names = opt->get_lnames();
+    if (opt->count() == 0 || names.empty()) {
+      continue;
+    }
+    const std::string& name = names.front();
+    if (name != "resume" && name != "epochs" && name != "progress" && name != "stop-after-steps" &&
+        name != "help") {
+      throw ValueError(fmt::format(
+          "train: --{} cannot be combined with --resume (the run's config.json is used; only "
+          "--epochs may be changed)",
+          name));
+    }
+  }
 }
 
 }  // namespace
@@ -50,6 +70,7 @@ void add_train_command(CLI::App& app) {
   cmd->callback([cmd, config, resume] {
     TrainConfig c = *config;
     if (!resume->empty()) {
+      check_resume_flags(*cmd);
       c = read_run_config(*resume);
       c.out = *resume;
       if (cmd->count("--epochs") > 0) {
@@ -62,6 +83,8 @@ void add_train_command(CLI::App& app) {
       c.out = c.default_out();
     }
     c.validate();
+    check_flag_conflicts(*cmd, c);
+    prepare_output_dir("train", c.out);
     const DatasetSplits splits = load_run_data(c);
     fmt::print(
         "normlab train: {} + {} on {} ({} train / {} test images), batch {}, lr {:.4g}, "

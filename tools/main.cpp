@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "core/error.h"
@@ -50,6 +51,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "normlab: %s\n", e.what());
     return 2;
   } catch (const normlab::Error& e) {
+    std::fprintf(stderr, "normlab: %s\n", e.what());
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A folder or file the user named that the system refuses: their error, not normlab's.
     std::fprintf(stderr, "normlab: %s\n", e.what());
     return 2;
   } catch (const std::exception& e) {
