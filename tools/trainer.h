@@ -20,6 +20,7 @@
 
 #include "datasets/dataset.h"
 #include "layers/module.h"
+#include "tools/run_recorder.h"
 #include "tools/train_config.h"
 
 namespace normlab {
@@ -33,12 +34,6 @@ struct EvalResult {
 // Evaluates model (switched to eval mode) on every image of d, normalized with stats.
 EvalResult evaluate(Module& model, const Dataset& d, const ChannelStats& stats,
                     std::int64_t batch_size);
-
-struct EpochRecord {
-  std::int64_t epoch = 0;
-  double lr = 0, train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
-  double seconds = 0;
-};
 
 struct TrainResult {
   std::vector<EpochRecord> epochs;  // the epochs this call ran
