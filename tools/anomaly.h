@@ -27,7 +27,7 @@ class AnomalyDetector final : public ForwardObserver {
   explicit AnomalyDetector(Module& model);
   ~AnomalyDetector() override;  // uninstalls itself
 
-  void start_step(std::int64_t step);
+  void start_step(std::int64_t step);  // the step the reports name
   // Checks y; ValueError on a non-finite value. Returns y behind an identity node that marks
   // where the backward pass enters child.
   Variable after_forward(const Module& child, const Variable& y) override;

@@ -133,10 +133,10 @@ template <class E>
   throw E(fmt::format("checkpoint: {}: {}", path, e.what()));
 }
 
-}  // namespace
-
-void save_checkpoint(const std::string& path, Module& model, const Optimizer& optimizer,
-                     const TrainingState& state) {
+// The tensors and metadata of a checkpoint; path only names the file in errors.
+std::pair<TensorMap, MetadataMap> checkpoint_contents(const std::string& path, Module& model,
+                                                      const Optimizer& optimizer,
+                                                      const TrainingState& state) {
   if (state.epoch < 0 || state.step < 0) {
     throw ValueError(fmt::format("save_checkpoint: {}: negative epoch {} or step {}", path,
                                  state.epoch, state.step));
@@ -166,7 +166,21 @@ void save_checkpoint(const std::string& path, Module& model, const Optimizer& op
   for (const auto& [name, rng_state] : state.rng_states) {
     meta[std::string(kRngPrefix) + name] = rng_state;
   }
+  return {std::move(tensors), std::move(meta)};
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, Module& model, const Optimizer& optimizer,
+                     const TrainingState& state) {
+  const auto [tensors, meta] = checkpoint_contents(path, model, optimizer, state);
   write_safetensors(path, tensors, meta);
+}
+
+std::vector<std::byte> checkpoint_to_bytes(const std::string& path, Module& model,
+                                           const Optimizer& optimizer, const TrainingState& state) {
+  const auto [tensors, meta] = checkpoint_contents(path, model, optimizer, state);
+  return safetensors_to_bytes(tensors, meta);
 }
 
 TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer& optimizer) {

@@ -12,9 +12,11 @@
 // shape before it changes anything, and reports the first problem.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "layers/module.h"
 #include "layers/optim/optimizer.h"
@@ -39,6 +41,10 @@ void save_checkpoint(const std::string& path, Module& model, const Optimizer& op
 // and returns the training state. A file that is truncated, corrupted or not a normlab checkpoint
 // is an IoError naming the file; a model or optimizer mismatch is a ShapeError or ValueError naming
 // the first mismatching tensor. On any error the model and the optimizer are unchanged.
+// The bytes save_checkpoint writes, for a caller that writes them itself.
+std::vector<std::byte> checkpoint_to_bytes(const std::string& path, Module& model,
+                                           const Optimizer& optimizer, const TrainingState& state);
+
 TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer& optimizer);
 
 }  // namespace normlab

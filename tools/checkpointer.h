@@ -16,8 +16,10 @@ namespace normlab {
 
 class Checkpointer {
  public:
-  // config_json: the run's TrainConfig, stored in every checkpoint.
-  Checkpointer(const std::filesystem::path& run, std::string config_json);
+  // config_json: the run's TrainConfig, stored in every checkpoint. Removes the temporary files
+  // of checkpoints a killed process left half-written (core/atomic_file.h). pause_ms > 0 is a
+  // test hook: every checkpoint then pauses halfway through writing its temporary file.
+  Checkpointer(const std::filesystem::path& run, std::string config_json, int pause_ms = 0);
 
   // Loads last.safetensors into model and optimizer and takes over its best accuracy.
   TrainingState resume(Module& model, Optimizer& optimizer);
@@ -29,6 +31,8 @@ class Checkpointer {
                   std::int64_t step, double accuracy);
 
   double best_accuracy() const noexcept { return best_accuracy_; }
+  // The step last.safetensors holds (written or resumed by this object), or -1.
+  std::int64_t last_step() const noexcept { return last_step_; }
   std::filesystem::path last_path() const { return run_ / "last.safetensors"; }
   std::filesystem::path best_path() const { return run_ / "best.safetensors"; }
 
@@ -39,6 +43,8 @@ class Checkpointer {
   std::filesystem::path run_;
   std::string config_json_;
   double best_accuracy_ = 0.0;
+  std::int64_t last_step_ = -1;
+  int pause_ms_ = 0;
 };
 
 }  // namespace normlab

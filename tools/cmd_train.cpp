@@ -2,6 +2,9 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -9,6 +12,7 @@
 #include "core/error.h"
 #include "datasets/spec.h"
 #include "tools/commands.h"
+#include "tools/interrupt.h"
 #include "tools/output_dir.h"
 #include "tools/trainer.h"
 
@@ -50,6 +54,20 @@ void check_resume_flags(const CLI::App& cmd) {
   }
 }
 
+// A test hook's value from the environment: milliseconds, 0 when unset.
+int test_delay_ms(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') {
+    return 0;
+  }
+  char* end = nullptr;
+  const long ms = std::strtol(v, &end, 10);
+  if (*end != '\0' || ms < 0 || ms > 600000) {
+    throw ValueError(fmt::format("train: {}={} is not a delay in milliseconds", name, v));
+  }
+  return static_cast<int>(ms);
+}
+
 }  // namespace
 
 DatasetSplits load_run_data(const TrainConfig& c) {
@@ -62,12 +80,17 @@ void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train a model and report its test accuracy");
   auto config = std::make_shared<TrainConfig>();
   auto resume = std::make_shared<std::string>();
+  auto detect_anomaly = std::make_shared<bool>(false);
   add_train_flags(*cmd, *config);
+  cmd->add_flag("--detect-anomaly", *detect_anomaly,
+                "check every layer's output and every op's gradients on every step and name the "
+                "first non-finite value (slower)")
+      ->group("Run");
   cmd->add_option("--resume", *resume,
                   "continue the run in this directory from its last checkpoint (its config.json "
                   "is used; only --epochs may be changed)")
       ->group("Run");
-  cmd->callback([cmd, config, resume] {
+  cmd->callback([cmd, config, resume, detect_anomaly] {
     TrainConfig c = *config;
     if (!resume->empty()) {
       check_resume_flags(*cmd);
@@ -92,7 +115,22 @@ void add_train_command(CLI::App& app) {
         c.model, c.norm, c.data, splits.train.size(), splits.test.size(), c.batch_size,
         c.effective_lr(), c.epochs, c.out);
     std::fflush(stdout);
-    const TrainResult r = train(c, splits, !resume->empty());
+    const InterruptHandler interrupt;
+    const RunControl control{
+        .interrupt = &interrupt,
+        .detect_anomaly = *detect_anomaly,
+        .step_delay_ms = test_delay_ms("NORMLAB_TEST_STEP_DELAY_MS"),
+        .checkpoint_delay_ms = test_delay_ms("NORMLAB_TEST_CHECKPOINT_DELAY_MS")};
+    const TrainResult r = train(c, splits, !resume->empty(), control);
+    if (r.interrupted_by != 0) {
+      std::fflush(stdout);
+      std::fprintf(stderr,
+                   "normlab: train: %s: stopped after step %lld, which %s/last.safetensors "
+                   "holds; continue with normlab train --resume %s\n",
+                   r.interrupted_by == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
+                   static_cast<long long>(r.steps), r.run_dir.c_str(), r.run_dir.c_str());
+      throw CLI::RuntimeError(128 + r.interrupted_by);
+    }
     if (r.stopped) {
       fmt::print(
           "stopped after {} steps as --stop-after-steps asks; continue with "

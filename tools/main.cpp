@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command that has printed its own message (train, interrupted)
   } catch (const CLI::ParseError& e) {
     // --help and --version (also of a subcommand) arrive here as "success" parse errors.
     if (e.get_exit_code() == 0) {

@@ -4,9 +4,11 @@
 
 #include <cmath>
 
+#include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "core/tensor_math.h"
+#include "tools/anomaly.h"
 
 namespace normlab {
 
@@ -61,12 +63,21 @@ std::int64_t count_correct(const Tensor& logits, const Tensor& labels,
 }
 
 StepResult train_step(Module& model, Optimizer& optimizer, const Batch& batch, double lr,
-                      bool measure_params, std::int64_t step, std::int64_t epoch) {
+                      bool measure_params, AnomalyDetector* anomaly) {
   optimizer.set_lr(lr);
   const Variable logits = model.forward(Variable(batch.images));
   const Variable loss = cross_entropy(logits, batch.labels);
+  StepResult r;
+  r.loss = loss.data().item();
+  r.images = batch.labels.numel();
+  if (anomaly != nullptr) {
+    anomaly->check_forward(loss.data(), "the loss", "cross_entropy");
+  }
+  if (!std::isfinite(r.loss)) {
+    return r;  // no backward, no update: the weights stay those of the last good step
+  }
   optimizer.zero_grad();
-  loss.backward();
+  run_backward(loss, Tensor(), false, anomaly != nullptr ? &anomaly->backward_observer() : nullptr);
   std::vector<Tensor> before;
   if (measure_params) {
     for (const OptimParam& p : optimizer.params()) {
@@ -74,15 +85,7 @@ StepResult train_step(Module& model, Optimizer& optimizer, const Batch& batch, d
     }
   }
   optimizer.step();
-  StepResult r;
-  r.loss = loss.data().item();
-  if (!std::isfinite(r.loss)) {
-    throw ValueError(
-        fmt::format("train: the loss is {} at step {} (epoch {}); lower --lr or check the data",
-                    r.loss, step, epoch + 1));
-  }
   r.correct = count_correct(logits.data(), batch.labels);
-  r.images = batch.labels.numel();
   if (measure_params) {
     r.params = measure(optimizer.params(), before);
   }

@@ -35,10 +35,11 @@ struct StepResult {
 std::int64_t count_correct(const Tensor& logits, const Tensor& labels,
                            std::vector<std::vector<std::int64_t>>* confusion = nullptr);
 
-// One step on batch at learning rate lr. ValueError naming step and epoch when the loss is not
-// finite (the update has then already been applied, as torch's loop would have).
+// One step on batch at learning rate lr. When the loss is not finite the update is not applied
+// (result.loss says so; the caller stops the run). anomaly, when given, checks every module's
+// output and every op's gradients on the way (tools/anomaly.h).
 StepResult train_step(Module& model, Optimizer& optimizer, const Batch& batch, double lr,
-                      bool measure_params, std::int64_t step, std::int64_t epoch);
+                      bool measure_params, class AnomalyDetector* anomaly = nullptr);
 
 // Running sums over an epoch's steps.
 struct EpochTally {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 
 #include "autograd/ops.h"
 #include "core/error.h"
@@ -17,8 +18,10 @@
 #include "layers/optim/schedule.h"
 #include "layers/optim/sgd.h"
 #include "models/model.h"
+#include "tools/anomaly.h"
 #include "tools/checkpointer.h"
 #include "tools/csv.h"
+#include "tools/interrupt.h"
 #include "tools/norm_monitor.h"
 #include "tools/progress.h"
 #include "tools/run_recorder.h"
@@ -93,7 +96,23 @@ struct Loop {
   RunRecorder& recorder;
   Checkpointer& checkpointer;
   Progress& progress;
+  const RunControl& control;
+  AnomalyDetector* anomaly;  // null without --detect-anomaly
 };
+
+// The one line a diverging run ends with. Steps are counted from 1 here, as in metrics_steps.csv
+// and in the checkpoints (a checkpoint "after step n" holds n steps).
+std::string diverged(const Loop& l, double loss, std::int64_t step, std::int64_t epoch) {
+  const std::string last =
+      l.checkpointer.last_step() >= 0
+          ? fmt::format("{} (after step {}) is intact; resume with normlab train --resume {}",
+                        l.checkpointer.last_path().string(), l.checkpointer.last_step(), l.c.out)
+          : "no checkpoint was written before it";
+  return fmt::format(
+      "train: the loss is {} at step {} (epoch {}); stopped before its update; {}; lower --lr, "
+      "check the data, or find the first non-finite layer with --detect-anomaly",
+      loss, step + 1, epoch + 1, last);
+}
 
 // The steps of one epoch, from the one after `step` steps done; advances step. Returns nothing,
 // leaving the rest of the epoch undone, when --stop-after-steps is reached.
@@ -108,8 +127,14 @@ std::optional<EpochTally> train_epoch(Loop& l, std::int64_t epoch, std::int64_t&
   while (auto batch = l.loader.next()) {
     const bool record = l.c.stats_every > 0 && step % l.c.stats_every == 0;
     l.monitor.set_recording(record);
+    if (l.anomaly != nullptr) {
+      l.anomaly->start_step(step + 1);  // counted from 1, as in the messages and CSV files
+    }
     const StepResult s =
-        train_step(l.model, l.optimizer, *batch, l.schedule.lr_at(step), record, step, epoch);
+        train_step(l.model, l.optimizer, *batch, l.schedule.lr_at(step), record, l.anomaly);
+    if (!std::isfinite(s.loss)) {
+      throw ValueError(diverged(l, s.loss, step, epoch));
+    }
     tally.add(s);
     if (record) {
       l.recorder.norm_stats(step, l.monitor.collect());
@@ -122,7 +147,16 @@ std::optional<EpochTally> train_epoch(Loop& l, std::int64_t epoch, std::int64_t&
         batch->index + 1 < steps_per_epoch) {  // an epoch's end saves after its evaluation
       l.checkpointer.save_last(l.model, l.optimizer, epoch, step);
     }
-    if (l.c.stop_after_steps > 0 && step >= l.c.stop_after_steps) {
+    if (l.control.step_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(l.control.step_delay_ms));
+    }
+    // A signal after an epoch's last step lets the epoch end (evaluation, checkpoint) first.
+    const bool interrupted = l.control.interrupt != nullptr && l.control.interrupt->signal() != 0 &&
+                             batch->index + 1 < steps_per_epoch;
+    if (interrupted && l.checkpointer.last_step() != step) {
+      l.checkpointer.save_last(l.model, l.optimizer, epoch, step);
+    }
+    if (interrupted || (l.c.stop_after_steps > 0 && step >= l.c.stop_after_steps)) {
       l.progress.end_epoch();
       return std::nullopt;
     }
@@ -194,7 +228,8 @@ DatasetSplits select_subsets(DatasetSplits splits, const TrainConfig& c) {
   return splits;
 }
 
-TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool resume) {
+TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool resume,
+                  const RunControl& control) {
   TrainConfig c = config;
   if (c.out.empty()) {
     c.out = c.default_out();
@@ -219,7 +254,7 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
   DataLoader loader(tr, train_loader_options(c, tr, stats));
   const auto schedule = make_schedule(c, loader.batches_per_epoch());
 
-  Checkpointer checkpointer(run, to_json(c).dump());
+  Checkpointer checkpointer(run, to_json(c).dump(), control.checkpoint_delay_ms);
   TrainingState start;
   if (resume) {
     start = checkpointer.resume(*model, *optimizer);
@@ -227,7 +262,21 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
   write_text_file_atomic((run / "config.json").string(), to_json(c).dump(2) + "\n");
   RunRecorder recorder(run, c.log_every, resume ? start.step : -1, resume ? start.epoch : -1);
   Progress progress(c.progress, c.log_every);
-  Loop loop{c, *model, *optimizer, loader, *schedule, monitor, recorder, checkpointer, progress};
+  std::optional<AnomalyDetector> anomaly;
+  if (control.detect_anomaly) {
+    anomaly.emplace(*model);
+  }
+  Loop loop{c,
+            *model,
+            *optimizer,
+            loader,
+            *schedule,
+            monitor,
+            recorder,
+            checkpointer,
+            progress,
+            control,
+            anomaly ? &*anomaly : nullptr};
 
   TrainResult result;
   result.run_dir = run.string();
@@ -236,8 +285,10 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
     const auto t0 = std::chrono::steady_clock::now();
     const std::optional<EpochTally> tally = train_epoch(loop, epoch, step);
     if (!tally) {
-      result.stopped = true;
-      return result;  // as if killed: no final checkpoint, no evaluation
+      result.interrupted_by = control.interrupt != nullptr ? control.interrupt->signal() : 0;
+      result.stopped = result.interrupted_by == 0;
+      result.steps = step;
+      return result;  // --stop-after-steps: as if killed; a signal: after its checkpoint
     }
     const EvalResult ev = evaluate(*model, splits.test, stats, c.eval_batch_size);
     const EpochRecord rec{
@@ -256,6 +307,11 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
     recorder.epoch_done(rec);
     result.epochs.push_back(rec);
     checkpointer.epoch_done(*model, *optimizer, rec.epoch, step, ev.accuracy);
+    if (control.interrupt != nullptr && control.interrupt->signal() != 0 && rec.epoch < c.epochs) {
+      result.interrupted_by = control.interrupt->signal();
+      result.steps = step;
+      return result;
+    }
   }
   // The last epoch's evaluation is the final one; a resumed run that had no epoch left to train
   // evaluates its model once.
