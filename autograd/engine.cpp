@@ -37,9 +37,12 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
   return {order.rbegin(), order.rend()};  // root first
 }
 
-void accumulate(Tensor& slot, const Tensor& g) {
+// The first gradient into a slot is taken as it is when nothing else refers to its buffer (the
+// usual case: a node's freshly computed dx), and copied otherwise, because a later += must not
+// write into a tensor a node still holds or returned twice.
+void accumulate(Tensor& slot, Tensor g) {
   if (!slot.defined()) {
-    slot = g.contiguous().clone();  // own the buffer: later += must not write into a node's tensor
+    slot = g.is_contiguous() && g.owns_storage_alone() ? std::move(g) : g.contiguous().clone();
   } else {
     add_(slot, g);
   }
@@ -109,10 +112,11 @@ void run_backward(const Variable& root, const Tensor& grad_output, bool retain_g
                         node->name(), to_string(dxs[i].shape()), i, to_string(in.shape())));
       }
       if (in.grad_fn()) {
-        accumulate(grads[in.grad_fn().get()], dxs[i]);
+        accumulate(grads[in.grad_fn().get()], std::move(dxs[i]));
       } else {
         Tensor g = in.grad();
-        accumulate(g, dxs[i].to(in.dtype()));
+        Tensor gi = std::move(dxs[i]);
+        accumulate(g, gi.dtype() == in.dtype() ? std::move(gi) : gi.to(in.dtype()));
         in.set_grad(g);
       }
     }

@@ -81,6 +81,9 @@ class Tensor {
   void copy_(const Tensor& src);  // same shape, any strides and dtypes; ShapeError otherwise
 
   bool shares_storage(const Tensor& other) const noexcept { return storage_ == other.storage_; }
+  // No other Tensor (view, copy of the handle) refers to this storage: writing into it in place
+  // cannot change what anyone else sees.
+  bool owns_storage_alone() const noexcept { return storage_.use_count() == 1; }
   std::string to_string(int max_per_dim = 6) const;  // for printing and error reports
 
  private:

@@ -1,13 +1,18 @@
-// tools/cmd_bench.cpp: `normlab bench`, training throughput of a model on random in-memory data.
-// Each batch size runs `--warmup` untimed steps, then `--repeats` timed blocks of `--steps` steps
-// (forward, cross-entropy, backward, SGD update), and prints the median images/s over the blocks.
-// tools/bench_torch.py measures the PyTorch twin of the same model the same way, so the two can
-// be run side by side (docs/benchmarks.md). No data loading: this measures the framework.
+// tools/cmd_bench.cpp: `normlab bench`, speed next to the machine's limits.
+//   model mode (default): training images/s of a model on random in-memory data. Each batch size
+//     runs `--warmup` untimed steps, then `--repeats` timed blocks of `--steps` steps (forward,
+//     cross-entropy, backward, SGD momentum update); the median images/s over the blocks, and the
+//     peak resident memory of the process.
+//   layer mode (--layer NAME --shape NxCxHxW): one layer's forward and forward + backward, µs and
+//     the achieved GB/s of the fewest bytes each pass must move (tools/bench_layer.h).
+// Both first print the machine's measured bandwidth and sgemm peak (tools/bench_machine.h), and
+// with --json one JSON object per figure, for tools/bench_compare.py. tools/bench_torch.py
+// measures PyTorch the same way. No data loading: this measures the framework.
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <chrono>
+#include <nlohmann/json.hpp>
 
 #include "autograd/ops.h"
 #include "core/random.h"
@@ -15,7 +20,11 @@
 #include "layers/norm/norm_kind.h"
 #include "layers/optim/sgd.h"
 #include "models/model.h"
+#include "tools/bench_layer.h"
+#include "tools/bench_machine.h"
+#include "tools/bench_stats.h"
 #include "tools/commands.h"
+#include "tools/probe.h"
 
 namespace normlab {
 
@@ -27,16 +36,25 @@ struct BenchOptions {
   std::vector<std::int64_t> batch_sizes{2, 8, 32, 128};
   std::int64_t image_size = 28;
   std::int64_t channels = 1;
+  std::string layer;
+  std::vector<std::string> settings;
+  std::string shape;
+  std::string mode = "train";
+  std::string dtype = "float32";
   int steps = 20;
   int repeats = 5;
   int warmup = 3;
   int threads = 0;
+  bool skip_machine = false;
+  bool machine_only = false;
+  bool json = false;
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+// Peak resident set of this process so far, in MiB (getrusage reports KiB on Linux).
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
 double images_per_second(const BenchOptions& o, std::int64_t batch) {
@@ -64,52 +82,151 @@ double images_per_second(const BenchOptions& o, std::int64_t batch) {
   }
   std::vector<double> rates;
   for (int r = 0; r < o.repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < o.steps; ++i) {
-      step();
-    }
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    rates.push_back(static_cast<double>(batch * o.steps) / secs);
+    rates.push_back(static_cast<double>(batch) / seconds_per_call(o.steps, step));
   }
   return median(rates);
 }
 
-void run_bench(const BenchOptions& o) {
+void print_machine(const MachineLimits& m, bool json) {
+  fmt::print("machine: {} threads, copy {:.1f} GB/s, triad {:.1f} GB/s, sgemm {:.1f} GFLOP/s\n",
+             m.threads, m.copy_gbps, m.triad_gbps, m.sgemm_gflops);
+  if (json) {
+    fmt::print("{}\n", nlohmann::json{{"kind", "machine"},
+                                      {"threads", m.threads},
+                                      {"copy_gbps", m.copy_gbps},
+                                      {"triad_gbps", m.triad_gbps},
+                                      {"sgemm_gflops", m.sgemm_gflops}}
+                           .dump());
+  }
+}
+
+void run_model_bench(const BenchOptions& o) {
   if (o.steps < 1 || o.repeats < 1 || o.warmup < 0) {
     throw ValueError("bench: --steps and --repeats must be at least 1, --warmup at least 0");
   }
-  set_num_threads(o.threads);
-  fmt::print("normlab bench: {} + {}, {}x{}x{} inputs, {} threads, median of {} x {} steps\n",
-             o.model, o.norm, o.channels, o.image_size, o.image_size, num_threads(), o.repeats,
-             o.steps);
-  fmt::print("{:>6}  {:>12}\n", "batch", "images/s");
   for (const std::int64_t b : o.batch_sizes) {
     if (b < 1) {
       throw ValueError(fmt::format("bench: batch size {} must be at least 1", b));
     }
-    fmt::print("{:>6}  {:>12.1f}\n", b, images_per_second(o, b));
+  }
+  const double baseline_rss = peak_rss_mib();
+  fmt::print("normlab bench: {} + {}, {}x{}x{} inputs, {} threads, median of {} x {} steps\n",
+             o.model, o.norm, o.channels, o.image_size, o.image_size, num_threads(), o.repeats,
+             o.steps);
+  fmt::print("{:>6}  {:>12}  {:>14}\n", "batch", "images/s", "peak RSS MiB");
+  for (const std::int64_t b : o.batch_sizes) {
+    const double rate = images_per_second(o, b);
+    const double rss = peak_rss_mib() - baseline_rss;
+    fmt::print("{:>6}  {:>12.1f}  {:>14.1f}\n", b, rate, rss);
+    if (o.json) {
+      fmt::print(
+          "{}\n",
+          nlohmann::json{{"kind", "model"},
+                         {"model", o.model},
+                         {"norm", o.norm},
+                         {"input", fmt::format("{}x{}x{}", o.channels, o.image_size, o.image_size)},
+                         {"batch", b},
+                         {"images_per_s", rate},
+                         {"peak_rss_mib", rss}}
+              .dump());
+    }
     std::fflush(stdout);
+  }
+}
+
+void run_layer_bench(const BenchOptions& o, const MachineLimits& m) {
+  LayerBenchRequest r;
+  r.layer = o.layer;
+  r.options = parse_probe_settings(o.settings);
+  r.shape = OptionReader("bench", {{"shape", o.shape}}).required_shape("shape");
+  r.dtype = o.dtype == "float64" ? DType::f64 : DType::f32;
+  if (o.dtype != "float32" && o.dtype != "float64") {
+    throw ValueError(fmt::format("bench: --dtype must be float32 or float64 (got '{}')", o.dtype));
+  }
+  r.train = parse_probe_mode(o.mode);
+  r.steps = o.steps;
+  r.repeats = o.repeats;
+  r.warmup = o.warmup;
+  const LayerBenchResult res = bench_layer(r);
+  const double bw = m.copy_gbps;
+  auto gbps = [](double bytes, double us) { return bytes / (us * 1e-6) / 1e9; };
+  fmt::print("normlab bench: {} {} {} {}, {} threads, median of {} x {} calls\n", o.layer,
+             fmt::join(o.settings, " "), o.shape, o.mode, num_threads(), o.repeats, o.steps);
+  fmt::print("{:>18}  {:>10}  {:>8}  {:>12}\n", "pass", "µs", "GB/s", "bound µs");
+  for (const auto& [pass, us, bytes] :
+       {std::tuple{"forward", res.forward_us, res.forward_bytes},
+        std::tuple{"forward+backward", res.forward_backward_us, res.forward_backward_bytes}}) {
+    const double bound_us = bw > 0.0 ? bytes / (bw * 1e9) * 1e6 : 0.0;
+    fmt::print("{:>18}  {:>10.1f}  {:>8.1f}  {:>12.1f}\n", pass, us, gbps(bytes, us), bound_us);
+  }
+  if (o.json) {
+    fmt::print("{}\n", nlohmann::json{{"kind", "layer"},
+                                      {"layer", o.layer},
+                                      {"settings", o.settings},
+                                      {"shape", o.shape},
+                                      {"mode", o.mode},
+                                      {"forward_us", res.forward_us},
+                                      {"forward_backward_us", res.forward_backward_us},
+                                      {"forward_bytes", res.forward_bytes},
+                                      {"forward_backward_bytes", res.forward_backward_bytes}}
+                           .dump());
+  }
+}
+
+void run_bench(const BenchOptions& o) {
+  set_num_threads(o.threads);
+  MachineLimits m;
+  m.threads = num_threads();
+  if (!o.skip_machine) {
+    m = measure_machine();
+    print_machine(m, o.json);
+  }
+  if (o.machine_only) {
+    return;
+  }
+  if (!o.layer.empty()) {
+    run_layer_bench(o, m);
+  } else {
+    run_model_bench(o);
   }
 }
 
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
-  auto* cmd =
-      app.add_subcommand("bench", "training throughput (images/s) on random in-memory data");
+  auto* cmd = app.add_subcommand(
+      "bench",
+      "training images/s of a model, or one layer's µs and GB/s, next to the machine's "
+      "measured bandwidth and sgemm peak");
   auto o = std::make_shared<BenchOptions>();
   cmd->option_defaults()->always_capture_default();
-  cmd->add_option("--model", o->model, "tiny | vgg | resnet20");
-  cmd->add_option("--norm", o->norm, "normalization of the model");
-  cmd->add_option("--batch-sizes", o->batch_sizes, "batch sizes to measure")->delimiter(',');
-  cmd->add_option("--image-size", o->image_size, "input height and width");
-  cmd->add_option("--channels", o->channels, "input channels");
-  cmd->add_option("--steps", o->steps, "training steps per timed block");
+  cmd->add_option("--model", o->model, "model mode: tiny | vgg | resnet20");
+  cmd->add_option("--norm", o->norm, "model mode: normalization of the model");
+  cmd->add_option("--batch-sizes", o->batch_sizes, "model mode: batch sizes to measure")
+      ->delimiter(',');
+  cmd->add_option("--image-size", o->image_size, "model mode: input height and width");
+  cmd->add_option("--channels", o->channels, "model mode: input channels");
+  cmd->add_option("--layer", o->layer, "layer mode: a layer of the layer table (as normlab probe)");
+  cmd->add_option("--set", o->settings, "layer mode: a layer option key=value (repeatable)");
+  cmd->add_option("--shape", o->shape, "layer mode: shape of x, e.g. 32x64x32x32");
+  cmd->add_option("--mode", o->mode, "layer mode: train | eval");
+  cmd->add_option("--dtype", o->dtype, "layer mode: float32 | float64");
+  cmd->add_option("--steps", o->steps, "steps (or calls) per timed block");
   cmd->add_option("--repeats", o->repeats, "timed blocks; the median is reported");
   cmd->add_option("--warmup", o->warmup, "untimed steps first");
   cmd->add_option("--threads", o->threads, "threads (0: every core)");
-  cmd->callback([o] { run_bench(*o); });
+  cmd->add_flag("--skip-machine", o->skip_machine, "do not measure bandwidth and sgemm peak");
+  cmd->add_flag("--machine-only", o->machine_only, "only measure bandwidth and sgemm peak");
+  cmd->add_flag("--json", o->json, "also print one JSON object per figure");
+  cmd->callback([o] {
+    if (o->skip_machine && o->machine_only) {
+      throw ValueError("bench: --skip-machine and --machine-only exclude each other");
+    }
+    if (!o->layer.empty() && o->shape.empty()) {
+      throw ValueError("bench: --layer needs --shape (e.g. --shape 32x64x32x32)");
+    }
+    run_bench(*o);
+  });
 }
 
 }  // namespace normlab

@@ -1,16 +1,15 @@
 // layers/norm/batch_channel_norm.cpp: estimated batch norm, channel norm and their composition.
-// Equations BCN1–BCN9: docs/normalization/batch_channel_norm.md; D1–D5:
-// docs/normalization/derivation.md.
+// Equations BCN1–BCN9: docs/normalization/batch_channel_norm.md; D0–D5:
+// docs/normalization/derivation.md. Channel norm runs on the family's fused kernels (set_norm.h).
 #include "layers/norm/batch_channel_norm.h"
 
 #include <fmt/format.h>
 
-#include <cmath>
+#include <algorithm>
 
-#include "autograd/node.h"
 #include "core/error.h"
 #include "layers/norm/group_norm.h"
-#include "layers/norm/norm_core.h"
+#include "layers/norm/set_norm.h"
 
 namespace normlab {
 
@@ -24,12 +23,8 @@ EstimatedBatchNorm::EstimatedBatchNorm(std::int64_t channels,
         fmt::format("estimated_batch_norm: channels must be positive (channels: {})", channels));
   }
   check_eps("estimated_batch_norm", options.eps);
-  if (options.affine) {
-    weight_ = Variable(Tensor::ones({channels}, options.dtype), true);
-    bias_ = Variable(Tensor::zeros({channels}, options.dtype), true);
-  }
-  running_mean_ = Tensor::zeros({channels}, options.dtype);
-  running_var_ = Tensor::ones({channels}, options.dtype);
+  init_affine(weight_, bias_, {channels}, options.dtype, options.affine);
+  init_running_stats(running_mean_, running_var_, nullptr, channels, options.dtype);
   register_parameter("weight", &weight_);
   register_parameter("bias", &bias_);
   register_buffer("running_mean", &running_mean_);
@@ -38,16 +33,12 @@ EstimatedBatchNorm::EstimatedBatchNorm(std::int64_t channels,
 
 Variable EstimatedBatchNorm::run(const Variable& x, const Variable& weight, const Variable& bias) {
   constexpr std::string_view op = "estimated_batch_norm";
-  check_channels(op, x.data(), channels_, 2, 8);
+  check_channels(op, x.data(), kChannelsFirstRank, channels_);
   if (is_training()) {
     // eq. BCN1: μ̂ ← (1 − r)·μ̂ + r·μ_B,  σ̂² ← (1 − r)·σ̂² + r·σ²_B   (no gradient through them)
-    const Tensor xc = x.data().contiguous();
-    const SetLayout L = channel_layout(xc.shape());
-    std::vector<double> mean(static_cast<std::size_t>(L.sets)), var(mean.size());
-    visit_float(xc.dtype(), op,
-                [&]<class T>() { set_mean_var(xc.data<T>().data(), L, mean.data(), var.data()); });
-    blend_(running_mean_, mean, options_.momentum);
-    blend_(running_var_, var, options_.momentum);
+    const SetStats batch = set_statistics(op, x.data(), batch_norm_plan(x.shape()));
+    blend_(running_mean_, batch.mean, options_.momentum);
+    blend_(running_var_, batch.var, options_.momentum);
   }
   // eq. BCN2 with constants μ̂ and rstd̂ = 1/sqrt(σ̂² + ε)
   return batch_norm_with_constants(x, to_doubles(running_mean_),
@@ -70,34 +61,6 @@ std::string EstimatedBatchNorm::extra_repr() const {
 
 // ---- channel norm ----
 
-// forward, eq. BCN3–BCN5, x (N, C, HW) seen as (1, N·G, (C/G)·HW) for the statistics and as
-// (N, G, (C/G)·HW) for the per-group affine:
-//   x̂ = (x − μ_ng)·rstd_ng,  y = γ_g·x̂ + β_g
-template <class T>
-void channel_norm_forward(const T* x, const T* gamma, const T* beta, SetLayout groups,
-                          SetLayout affine, double eps, double* mean, double* var, double* rstd,
-                          T* xhat, T* y) {
-  set_mean_var(x, groups, mean, var);  // step 1: eq. BCN3
-  for (std::int64_t s = 0; s < groups.sets; ++s) {
-    rstd[s] = 1.0 / std::sqrt(var[s] + eps);
-  }
-  set_normalize_forward(x, mean, rstd, groups, xhat);  // step 2: eq. BCN4
-  set_affine_forward(xhat, gamma, beta, affine, y);    // step 3: eq. BCN5
-}
-
-// backward, eq. BCN6–BCN9, given dy and the saved x̂, rstd (N·G):
-//   step 1  dβ_g = Σ_{n, c∈g, hw} dy      dγ_g = Σ_{n, c∈g, hw} dy·x̂   (per group, eq. BCN6, BCN7)
-//   step 2  g    = γ_g·dy                                           (∂L/∂x̂, eq. BCN8)
-//   step 3  dx   = set_normalize_backward(g, x̂, rstd, groups)      (eq. BCN9 = D4)
-template <class T>
-void channel_norm_backward(const T* dy, const T* xhat, const T* gamma, const double* rstd,
-                           SetLayout groups, SetLayout affine, T* g, T* dx, double* dgamma,
-                           double* dbeta) {
-  set_sums(dy, xhat, affine, dbeta, dgamma);
-  set_scale(dy, gamma, affine, g);
-  set_normalize_backward(g, xhat, rstd, groups, dx);
-}
-
 namespace {
 
 // (N, G, (C/G)·HW): one set per group, across the batch; the layout of the per-group affine.
@@ -105,60 +68,39 @@ SetLayout group_affine_layout(const Shape& s, std::int64_t G) {
   return {.outer = s[0], .sets = G, .inner = (s[1] / G) * numel_from(s, 2)};
 }
 
-struct ChannelNormNode final : Node {
-  Tensor xhat, gamma;        // x̂: shape of x; γ: (G) or undefined
-  std::vector<double> rstd;  // (N·G)
-  std::int64_t G = 1;
-
-  std::vector<Tensor> backward(const Tensor& dy_in) override {
-    const Tensor dy = dy_in.contiguous();
-    const SetLayout groups = group_norm_layout(xhat.shape(), G);
-    const SetLayout affine = group_affine_layout(xhat.shape(), G);
-    Tensor g = Tensor::empty(xhat.shape(), xhat.dtype());
-    Tensor dx = Tensor::empty(xhat.shape(), xhat.dtype());
-    std::vector<double> dgamma(static_cast<std::size_t>(G)), dbeta(dgamma.size());
-    visit_float(xhat.dtype(), name(), [&]<class T>() {
-      channel_norm_backward(dy.data<T>().data(), xhat.data<T>().data(), data_or_null<T>(gamma),
-                            rstd.data(), groups, affine, g.data<T>().data(), dx.data<T>().data(),
-                            dgamma.data(), dbeta.data());
-    });
-    const DType t = xhat.dtype();
-    return {dx, gamma.defined() ? to_tensor(dgamma, t) : Tensor(), to_tensor(dbeta, t)};
-  }
-  std::string_view name() const override { return "channel_norm"; }
-  void release() override { xhat = gamma = Tensor(); }
-};
-
 }  // namespace
 
+// forward, eq. BCN3–BCN5, x (N, C, HW) normalized over the sets (1, N·G, (C/G)·HW) of GroupNorm
+// with a per-group affine (parameter of set (n, g) is g):
+//   x̂ = (x − μ_ng)·rstd_ng,  y = γ_g·x̂ + β_g
+// The family's fused kernels (set_norm_kernels.h).
 Variable channel_norm(const Variable& x, std::int64_t G, const Variable& weight,
                       const Variable& bias, double eps) {
   constexpr std::string_view op = "channel_norm";
-  check_channels(op, x.data(), x.data().ndim() >= 2 ? x.data().dim(1) : 0, 2, 8);
+  check_rank(op, x.data(), kChannelsFirstRank);
   check_eps(op, eps);
-  const Tensor xc = x.data().contiguous();
-  const SetLayout groups = group_norm_layout(xc.shape(), G);
-  const SetLayout affine = group_affine_layout(xc.shape(), G);
-  const Tensor gamma = affine_tensor(op, weight, xc, G, "weight");
-  const Tensor beta = affine_tensor(op, bias, xc, G, "bias");
-  const auto NG = static_cast<std::size_t>(groups.sets);
-  std::vector<double> mean(NG), var(NG), rstd(NG);
-  Tensor xhat = Tensor::empty(xc.shape(), xc.dtype());
-  Tensor y = Tensor::empty(xc.shape(), xc.dtype());
-  visit_float(xc.dtype(), op, [&]<class T>() {
-    channel_norm_forward(xc.data<T>().data(), data_or_null<T>(gamma), data_or_null<T>(beta), groups,
-                         affine, eps, mean.data(), var.data(), rstd.data(), xhat.data<T>().data(),
-                         y.data<T>().data());
-  });
-  std::shared_ptr<ChannelNormNode> node;
-  if (any_requires_grad({x, weight, bias})) {
-    node = std::make_shared<ChannelNormNode>();
-    node->xhat = xhat;
-    node->gamma = gamma;
-    node->rstd = std::move(rstd);
-    node->G = G;
-  }
-  return make_output(y, node, {x, weight, bias});
+  const SetLayout groups = group_norm_layout(x.shape(), G);
+  const AffineLayout per_group{.kind = AffineLayout::Kind::per_run,
+                               .period = G,
+                               .stride = 1,
+                               .run = std::max<std::int64_t>(groups.inner, 1),
+                               .numel = G};
+  return set_norm(op, x, {.sets = groups, .affine = per_group}, weight, bias, eps);
+}
+
+// backward, eq. BCN6–BCN9, given dy and x:
+//   step 1  dβ_g = Σ_{n, c∈g, hw} dy      dγ_g = Σ_{n, c∈g, hw} dy·x̂   (per group, eq. BCN6, BCN7)
+//   step 2  g    = γ_g·dy                                           (∂L/∂x̂, eq. BCN8)
+//   step 3  dx   = rstd_ng/m · (m·g − Σ g − x̂·Σ g·x̂) per (n, g)      (eq. BCN9, which is D4)
+NormGrads channel_norm_backward_reference(const Tensor& x, const Tensor& dy, std::int64_t G,
+                                          const Tensor& gamma, double eps) {
+  const SetLayout groups = group_norm_layout(x.shape(), G);
+  const SetLayout affine = group_affine_layout(x.shape(), G);
+  const NormalizedInput n = normalize_reference(x, groups, eps);  // eq. BCN3, BCN4
+  NormGrads grads = affine_grads_reference(dy, n.xhat, affine);   // step 1
+  const Tensor g = scale_reference(dy, gamma, affine);            // step 2
+  grads.dx = normalize_backward_reference(g, n, groups);          // step 3
+  return grads;
 }
 
 ChannelNorm::ChannelNorm(std::int64_t channels, std::int64_t groups,
@@ -170,21 +112,18 @@ ChannelNorm::ChannelNorm(std::int64_t channels, std::int64_t groups,
         channels, groups, channels, groups));
   }
   check_eps("channel_norm", options.eps);
-  if (options.affine) {
-    weight_ = Variable(Tensor::ones({groups}, options.dtype), true);
-    bias_ = Variable(Tensor::zeros({groups}, options.dtype), true);
-  }
+  init_affine(weight_, bias_, {groups}, options.dtype, options.affine);
   register_parameter("weight", &weight_);
   register_parameter("bias", &bias_);
 }
 
 Variable ChannelNorm::forward(const Variable& x) {
-  check_channels("channel_norm", x.data(), channels_, 2, 8);
+  check_channels("channel_norm", x.data(), kChannelsFirstRank, channels_);
   return channel_norm(x, groups_, weight_, bias_, options_.eps);
 }
 
 Tensor ChannelNorm::forward_no_grad(const Tensor& x) {
-  check_channels("channel_norm", x, channels_, 2, 8);
+  check_channels("channel_norm", x, kChannelsFirstRank, channels_);
   return channel_norm(Variable(x), groups_, frozen(weight_), frozen(bias_), options_.eps).data();
 }
 

@@ -62,6 +62,11 @@ struct ChannelNormOptions {
 Variable channel_norm(const Variable& x, std::int64_t groups, const Variable& weight,
                       const Variable& bias, double eps);
 
+// The backward of channel_norm written out step by step (eq. BCN6–BCN9) with the readable
+// primitives of norm_core.h; the tests hold the fused kernels against it.
+NormGrads channel_norm_backward_reference(const Tensor& x, const Tensor& dy, std::int64_t G,
+                                          const Tensor& gamma, double eps);
+
 class ChannelNorm final : public Module {
  public:
   // labml's argument order: ChannelNorm(channels, groups). ShapeError unless groups divides

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "layers/module.h"
+#include "layers/norm/set_norm.h"
 
 namespace normlab {
 
@@ -26,10 +27,10 @@ struct BatchNormOptions {
 };
 
 // The batch statistics of one training forward, per channel: μ_B, σ²_B (biased) and m = N·H·W.
-struct BatchStats {
-  std::vector<double> mean, var;
-  std::int64_t m = 0;
-};
+using BatchStats = SetStats;
+
+// The sets of eq. 3 (one per channel) and the per-channel affine, as the fused kernels take them.
+NormPlan batch_norm_plan(const Shape& shape);
 
 // Training mode (eq. BN1–BN4): normalizes with the batch statistics and records a node whose
 // backward is eq. BN5–BN8. weight and bias (C) may be undefined (no affine). When stats is not
@@ -48,6 +49,11 @@ Variable batch_norm_eval(const Variable& x, const Tensor& running_mean, const Te
 Variable batch_norm_with_constants(const Variable& x, const std::vector<double>& mean,
                                    std::vector<double> rstd, const Variable& weight,
                                    const Variable& bias);
+
+// The training backward written out step by step (eq. BN5–BN8) with the readable primitives of
+// norm_core.h; the tests hold the fused kernels against it.
+NormGrads batch_norm_backward_reference(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                        double eps);
 
 // running ← (1 − f)·running + f·batch with f = momentum, or 1/num_batches_tracked without one;
 // running_var takes the unbiased σ²_B·m/(m − 1) (eq. BN11). Shared with InstanceNorm2d.

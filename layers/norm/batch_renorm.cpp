@@ -1,5 +1,6 @@
-// layers/norm/batch_renorm.cpp: Batch Renormalization's training kernels, node and module.
-// Equations BRN1–BRN12: docs/normalization/batch_renorm.md; D1–D5:
+// layers/norm/batch_renorm.cpp: Batch Renormalization's training forward, its reference backward
+// and its module, on BatchNorm's sets and the family's fused kernels (set_norm.h).
+// Equations BRN1–BRN12: docs/normalization/batch_renorm.md; D0–D5:
 // docs/normalization/derivation.md.
 #include "layers/norm/batch_renorm.h"
 
@@ -8,10 +9,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/node.h"
 #include "core/error.h"
-#include "core/threads.h"
-#include "layers/norm/norm_core.h"
+#include "layers/norm/set_norm.h"
 
 namespace normlab {
 
@@ -19,81 +18,32 @@ namespace normlab {
 //   μ_B, σ_B = sqrt(σ²_B + ε)                                      (eq. BRN1, BRN2)
 //   r = clip(σ_B/σ, 1/r_max, r_max),  d = clip((μ_B − μ)/σ, ±d_max)  (eq. BRN3, BRN4; constants)
 //   z = (x − μ_B)/σ_B,  x̂ = z·r + d,  y = γ_c·x̂ + β_c             (eq. BRN5, BRN6)
-// x, z, y: (N, C, HW); mu_run, sigma_run, and every per-channel output: (C)
-template <class T>
-void batch_renorm_forward(const T* x, const T* gamma, const T* beta, const double* mu_run,
-                          const double* sigma_run, double r_max, double d_max, double eps,
-                          SetLayout L, double* mean, double* sigma, double* rstd, double* r,
-                          double* d, T* z, T* y) {
-  set_mean_var(x, L, mean, sigma);  // step 1: μ_B and σ²_B
-  for (std::int64_t c = 0; c < L.sets; ++c) {
-    sigma[c] = std::sqrt(sigma[c] + eps);  // step 2: σ_B, r and d
-    rstd[c] = 1.0 / sigma[c];
-    r[c] = std::clamp(sigma[c] / sigma_run[c], 1.0 / r_max, r_max);
-    d[c] = std::clamp((mean[c] - mu_run[c]) / sigma_run[c], -d_max, d_max);
-  }
-  set_normalize_forward(x, mean, rstd, L, z);  // step 3: z, then y = γ·(z·r + d) + β
-#pragma omp parallel for collapse(2) if (L.outer * L.sets > 1 && L.sets * L.m() >= kParallelGrain)
-  for (std::int64_t a = 0; a < L.outer; ++a) {
-    for (std::int64_t c = 0; c < L.sets; ++c) {
-      const double gc = gamma != nullptr ? static_cast<double>(gamma[c]) : 1.0;
-      const double bc = beta != nullptr ? static_cast<double>(beta[c]) : 0.0;
-      const std::int64_t base = (a * L.sets + c) * L.inner;
-      for (std::int64_t k = 0; k < L.inner; ++k) {
-        const double xhat = static_cast<double>(z[base + k]) * r[c] + d[c];
-        y[base + k] = static_cast<T>(gc * xhat + bc);
-      }
-    }
-  }
-}
-
-// backward (training), eq. BRN7–BRN10, given dy (N, C, HW), the saved z, rstd_B, r, d (C):
+// The statistics come first (r and d need them), then BatchNorm's fused normalize with the
+// per-channel r, d (set_norm_kernels.h, Renorm).
+//
+// backward (training), eq. BRN7–BRN10, given dy (N, C, HW) and x:
 //   step 1  dβ_c = Σ dy        dγ_c = Σ dy·x̂ = r_c·Σ dy·z + d_c·Σ dy     (eq. BRN7, BRN8)
 //   step 2  g    = γ_c·r_c·dy                                (∂L/∂z, r and d constant, eq. BRN9)
-//   step 3  dx   = set_normalize_backward(g, z, rstd_B, L)   (through μ_B and σ_B, eq. BRN10 = D4)
-template <class T>
-void batch_renorm_backward(const T* dy, const T* z, const T* gamma, const double* rstd,
-                           const double* r, const double* d, SetLayout L, T* g, T* dx,
-                           double* dgamma, double* dbeta) {
-  set_sums(dy, z, L, dbeta, dgamma);
-  for (std::int64_t c = 0; c < L.sets; ++c) {
+//   step 3  dx   = rstd_B/m · (m·g − Σ g − z·Σ g·z)          (through μ_B and σ_B, eq. BRN10 = D4)
+NormGrads batch_renorm_backward_reference(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                          const std::vector<double>& r,
+                                          const std::vector<double>& d, double eps) {
+  const SetLayout channels = channel_layout(x.shape());
+  const NormalizedInput z = normalize_reference(x, channels, eps);  // eq. BRN1, BRN2, BRN5
+  NormGrads grads = affine_grads_reference(dy, z.xhat, channels);   // step 1: Σ dy, Σ dy·z
+  std::vector<double> dgamma = to_doubles(grads.dgamma), dbeta = to_doubles(grads.dbeta);
+  std::vector<double> gamma_r(r.size());
+  for (std::size_t c = 0; c < r.size(); ++c) {
     dgamma[c] = r[c] * dgamma[c] + d[c] * dbeta[c];
+    gamma_r[c] = (gamma.defined() ? gamma.get({static_cast<std::int64_t>(c)}) : 1.0) * r[c];
   }
-  for (std::int64_t a = 0; a < L.outer; ++a) {
-    for (std::int64_t c = 0; c < L.sets; ++c) {
-      const double k = (gamma != nullptr ? static_cast<double>(gamma[c]) : 1.0) * r[c];
-      const std::int64_t base = (a * L.sets + c) * L.inner;
-      for (std::int64_t i = 0; i < L.inner; ++i) {
-        g[base + i] = static_cast<T>(k * static_cast<double>(dy[base + i]));
-      }
-    }
-  }
-  set_normalize_backward(g, z, rstd, L, dx);
+  grads.dgamma = to_tensor(dgamma, x.dtype());
+  const Tensor g = scale_reference(dy, to_tensor(gamma_r, x.dtype()), channels);  // step 2
+  grads.dx = normalize_backward_reference(g, z, channels);                        // step 3
+  return grads;
 }
 
 namespace {
-
-struct BatchRenormNode final : Node {
-  Tensor z, gamma;                 // z = (x − μ_B)/σ_B: shape of x; γ: (C) or undefined
-  std::vector<double> rstd, r, d;  // (C)
-
-  std::vector<Tensor> backward(const Tensor& dy_in) override {
-    const Tensor dy = dy_in.contiguous();
-    const SetLayout L = channel_layout(z.shape());
-    Tensor g = Tensor::empty(z.shape(), z.dtype());
-    Tensor dx = Tensor::empty(z.shape(), z.dtype());
-    std::vector<double> dgamma(static_cast<std::size_t>(L.sets)), dbeta(dgamma.size());
-    visit_float(z.dtype(), name(), [&]<class T>() {
-      batch_renorm_backward(dy.data<T>().data(), z.data<T>().data(), data_or_null<T>(gamma),
-                            rstd.data(), r.data(), d.data(), L, g.data<T>().data(),
-                            dx.data<T>().data(), dgamma.data(), dbeta.data());
-    });
-    const DType t = z.dtype();
-    return {dx, gamma.defined() ? to_tensor(dgamma, t) : Tensor(), to_tensor(dbeta, t)};
-  }
-  std::string_view name() const override { return "batch_renorm"; }
-  void release() override { z = gamma = Tensor(); }
-};
 
 void check_limits(double r_max, double d_max) {
   if (!(r_max >= 1.0) || !(d_max >= 0.0) || !std::isfinite(r_max) || !std::isfinite(d_max)) {
@@ -108,47 +58,39 @@ Variable batch_renorm_train(const Variable& x, const Variable& weight, const Var
                             const Tensor& running_mean, const Tensor& running_std, double r_max,
                             double d_max, double eps, RenormStats* stats) {
   constexpr std::string_view op = "batch_renorm";
-  check_channels(op, x.data(), x.data().ndim() >= 2 ? x.data().dim(1) : 0, 2, 5);
+  check_rank(op, x.data(), kBatchNormRank);
   check_eps(op, eps);
   check_limits(r_max, d_max);
-  const Tensor xc = x.data().contiguous();
-  const SetLayout L = channel_layout(xc.shape());
-  if (L.m() <= 1) {
+  const NormPlan plan = batch_norm_plan(x.shape());
+  const std::int64_t C = plan.sets.sets;
+  if (plan.sets.m() <= 1) {
     throw ValueError(fmt::format("{}: expected more than 1 value per channel when training (x: {})",
-                                 op, to_string(xc.shape())));
+                                 op, to_string(x.shape())));
   }
-  if (running_mean.numel() != L.sets || running_std.numel() != L.sets) {
+  if (running_mean.numel() != C || running_std.numel() != C) {
     throw ShapeError(
-        fmt::format("{}: running statistics do not match the {} channels ({}, {}, x: {})", op,
-                    L.sets, describe("running_mean", running_mean),
-                    describe("running_std", running_std), to_string(xc.shape())));
+        fmt::format("{}: running statistics do not match the {} channels ({}, {}, x: {})", op, C,
+                    describe("running_mean", running_mean), describe("running_std", running_std),
+                    to_string(x.shape())));
   }
-  const Tensor gamma = affine_tensor(op, weight, xc, L.sets, "weight");
-  const Tensor beta = affine_tensor(op, bias, xc, L.sets, "bias");
   const std::vector<double> mu_run = to_doubles(running_mean), sigma_run = to_doubles(running_std);
-  const auto C = static_cast<std::size_t>(L.sets);
-  std::vector<double> mean(C), sigma(C), rstd(C), r(C), d(C);
-  Tensor z = Tensor::empty(xc.shape(), xc.dtype());
-  Tensor y = Tensor::empty(xc.shape(), xc.dtype());
-  visit_float(xc.dtype(), op, [&]<class T>() {
-    batch_renorm_forward(xc.data<T>().data(), data_or_null<T>(gamma), data_or_null<T>(beta),
-                         mu_run.data(), sigma_run.data(), r_max, d_max, eps, L, mean.data(),
-                         sigma.data(), rstd.data(), r.data(), d.data(), z.data<T>().data(),
-                         y.data<T>().data());
-  });
+  const SetStats batch = set_statistics(op, x.data(), plan);  // step 1: μ_B and σ²_B
+  const auto Cs = static_cast<std::size_t>(C);
+  std::vector<double> sigma(Cs), rstd(Cs), r(Cs), d(Cs);
+  for (std::size_t c = 0; c < Cs; ++c) {  // step 2: σ_B, r and d
+    sigma[c] = std::sqrt(batch.var[c] + eps);
+    rstd[c] = 1.0 / sigma[c];
+    r[c] = std::clamp(sigma[c] / sigma_run[c], 1.0 / r_max, r_max);
+    d[c] = std::clamp((batch.mean[c] - mu_run[c]) / sigma_run[c], -d_max, d_max);
+  }
   if (stats != nullptr) {
-    *stats = {mean, sigma, r, d};
+    *stats = {batch.mean, sigma, r, d};
   }
-  std::shared_ptr<BatchRenormNode> node;
-  if (any_requires_grad({x, weight, bias})) {
-    node = std::make_shared<BatchRenormNode>();
-    node->z = z;
-    node->gamma = gamma;
-    node->rstd = std::move(rstd);
-    node->r = std::move(r);
-    node->d = std::move(d);
-  }
-  return make_output(y, node, {x, weight, bias});
+  // step 3: y = γ·(z·r + d) + β, and the node of eq. BRN7–BRN10
+  return set_norm_with_stats(
+      op, x, plan,
+      {.mean = batch.mean, .rstd = std::move(rstd), .constant = false, .renorm = {r, d}}, weight,
+      bias);
 }
 
 BatchRenorm::BatchRenorm(std::int64_t num_features, const BatchRenormOptions& options)
@@ -163,13 +105,9 @@ BatchRenorm::BatchRenorm(std::int64_t num_features, const BatchRenormOptions& op
     throw ValueError(
         fmt::format("batch_renorm: momentum must be in [0, 1] (momentum: {})", options.momentum));
   }
-  if (options.affine) {
-    weight_ = Variable(Tensor::ones({num_features}, options.dtype), true);
-    bias_ = Variable(Tensor::zeros({num_features}, options.dtype), true);
-  }
-  running_mean_ = Tensor::zeros({num_features}, options.dtype);
-  running_std_ = Tensor::ones({num_features}, options.dtype);
-  num_batches_tracked_ = Tensor::zeros({}, DType::i64);
+  init_affine(weight_, bias_, {num_features}, options.dtype, options.affine);
+  init_running_stats(running_mean_, running_std_, &num_batches_tracked_, num_features,
+                     options.dtype);
   register_parameter("weight", &weight_);
   register_parameter("bias", &bias_);
   register_buffer("running_mean", &running_mean_);
@@ -184,7 +122,7 @@ void BatchRenorm::set_limits(double r_max, double d_max) {
 }
 
 Variable BatchRenorm::run(const Variable& x, const Variable& weight, const Variable& bias) {
-  check_channels("batch_renorm", x.data(), num_features_, 2, 5);
+  check_channels("batch_renorm", x.data(), kBatchNormRank, num_features_);
   if (!is_training()) {
     // eq. BRN12: inference normalizes with the moving averages, x̂ = (x − μ)/σ.
     std::vector<double> rstd = to_doubles(running_std_);

@@ -34,6 +34,12 @@ Variable batch_renorm_train(const Variable& x, const Variable& weight, const Var
                             const Tensor& running_mean, const Tensor& running_std, double r_max,
                             double d_max, double eps, RenormStats* stats = nullptr);
 
+// The training backward written out step by step (eq. BRN7–BRN10) with the readable primitives of
+// norm_core.h, given the forward's r and d (C); the tests hold the fused kernels against it.
+NormGrads batch_renorm_backward_reference(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                          const std::vector<double>& r,
+                                          const std::vector<double>& d, double eps);
+
 class BatchRenorm final : public Module {
  public:
   explicit BatchRenorm(std::int64_t num_features, const BatchRenormOptions& options = {});

@@ -9,6 +9,7 @@
 
 #include "layers/module.h"
 #include "layers/norm/norm_core.h"
+#include "layers/norm/set_norm_kernels.h"
 
 namespace normlab {
 
@@ -21,10 +22,18 @@ struct GroupNormOptions {
 // S_i of eq. 7 for x (N, C, *); ShapeError when G does not divide C.
 SetLayout group_norm_layout(const Shape& shape, std::int64_t G);
 
+// The sets of eq. 7 and the per-channel affine, as the fused kernels take them.
+NormPlan group_norm_plan(const Shape& shape, std::int64_t G);
+
 // y = γ_c·x̂ + β_c with x̂ normalized over each (sample, group) (eq. GN1–GN4); the node's backward
 // is eq. GN5–GN8. weight and bias (C) may be undefined.
 Variable group_norm(const Variable& x, std::int64_t num_groups, const Variable& weight,
                     const Variable& bias, double eps);
+
+// The backward of group_norm written out step by step (eq. GN5–GN8) with the readable primitives
+// of norm_core.h; the tests hold the fused kernels against it.
+NormGrads group_norm_backward_reference(const Tensor& x, const Tensor& dy, std::int64_t G,
+                                        const Tensor& gamma, double eps);
 
 class GroupNorm final : public Module {
  public:

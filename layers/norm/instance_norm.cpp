@@ -1,13 +1,12 @@
-// layers/norm/instance_norm.cpp: InstanceNorm2d's kernels, node and module.
-// Equations IN1–IN9: docs/normalization/instance_norm.md; D1–D5: docs/normalization/derivation.md.
+// layers/norm/instance_norm.cpp: InstanceNorm2d's sets, its reference backward and its module.
+// Equations IN1–IN9: docs/normalization/instance_norm.md; D0–D5: docs/normalization/derivation.md.
+// The forward and backward run on the family's fused kernels (set_norm.h).
 #include "layers/norm/instance_norm.h"
 
 #include <fmt/format.h>
 
-#include <cmath>
-
-#include "autograd/node.h"
 #include "core/error.h"
+#include "layers/norm/set_norm.h"
 
 namespace normlab {
 
@@ -18,59 +17,26 @@ SetLayout instance_layout(const Shape& s) {
 }
 }  // namespace
 
-// forward, eq. IN1–IN4, x (N, C, HW) seen as (1, N·C, HW) for the statistics and as (N, C, HW)
-// for the per-channel affine:
+// forward, eq. IN1–IN4, x (N, C, HW) normalized over the sets (1, N·C, HW) with the per-channel
+// affine:
 //   μ_nc = (1/HW) Σ_hw x,  rstd_nc = 1/sqrt(σ²_nc + ε),  x̂ = (x − μ_nc)·rstd_nc,  y = γ_c·x̂ + β_c
-// mean, var, rstd: (N·C)
-template <class T>
-void instance_norm_forward(const T* x, const T* gamma, const T* beta, SetLayout instances,
-                           SetLayout channels, double eps, double* mean, double* var, double* rstd,
-                           T* xhat, T* y) {
-  set_mean_var(x, instances, mean, var);  // step 1: eq. IN1, IN2
-  for (std::int64_t s = 0; s < instances.sets; ++s) {
-    rstd[s] = 1.0 / std::sqrt(var[s] + eps);
-  }
-  set_normalize_forward(x, mean, rstd, instances, xhat);  // step 2: eq. IN3
-  set_affine_forward(xhat, gamma, beta, channels, y);     // step 3: eq. IN4
-}
-
-// backward, eq. IN5–IN8, given dy (N, C, HW) and the saved x̂, rstd (N·C):
+// One fused sweep per (sample, channel) (set_norm_kernels.h).
+//
+// backward, eq. IN5–IN8, given dy (N, C, HW) and x:
 //   step 1  dβ_c = Σ_{n,hw} dy          dγ_c = Σ_{n,hw} dy·x̂          (per channel, eq. IN5, IN6)
 //   step 2  g    = γ_c·dy                                            (∂L/∂x̂, eq. IN7)
-//   step 3  dx   = set_normalize_backward(g, x̂, rstd, instances)     (eq. IN8 = D4)
-template <class T>
-void instance_norm_backward(const T* dy, const T* xhat, const T* gamma, const double* rstd,
-                            SetLayout instances, SetLayout channels, T* g, T* dx, double* dgamma,
-                            double* dbeta) {
-  set_sums(dy, xhat, channels, dbeta, dgamma);
-  set_scale(dy, gamma, channels, g);
-  set_normalize_backward(g, xhat, rstd, instances, dx);
+//   step 3  dx   = rstd_nc/HW · (HW·g − Σ g − x̂·Σ g·x̂) per instance  (eq. IN8, which is D4)
+NormGrads instance_norm_backward_reference(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                           double eps) {
+  const SetLayout instances = instance_layout(x.shape()), channels = channel_layout(x.shape());
+  const NormalizedInput n = normalize_reference(x, instances, eps);  // eq. IN1–IN3
+  NormGrads grads = affine_grads_reference(dy, n.xhat, channels);    // step 1
+  const Tensor g = scale_reference(dy, gamma, channels);             // step 2
+  grads.dx = normalize_backward_reference(g, n, instances);          // step 3
+  return grads;
 }
 
 namespace {
-
-struct InstanceNormNode final : Node {
-  Tensor xhat, gamma;        // x̂: (N, C, H, W); γ: (C) or undefined
-  std::vector<double> rstd;  // (N·C)
-
-  std::vector<Tensor> backward(const Tensor& dy_in) override {
-    const Tensor dy = dy_in.contiguous();
-    const SetLayout instances = instance_layout(xhat.shape());
-    const SetLayout channels = channel_layout(xhat.shape());
-    Tensor g = Tensor::empty(xhat.shape(), xhat.dtype());
-    Tensor dx = Tensor::empty(xhat.shape(), xhat.dtype());
-    std::vector<double> dgamma(static_cast<std::size_t>(channels.sets)), dbeta(dgamma.size());
-    visit_float(xhat.dtype(), name(), [&]<class T>() {
-      instance_norm_backward(dy.data<T>().data(), xhat.data<T>().data(), data_or_null<T>(gamma),
-                             rstd.data(), instances, channels, g.data<T>().data(),
-                             dx.data<T>().data(), dgamma.data(), dbeta.data());
-    });
-    const DType t = xhat.dtype();
-    return {dx, gamma.defined() ? to_tensor(dgamma, t) : Tensor(), to_tensor(dbeta, t)};
-  }
-  std::string_view name() const override { return "instance_norm"; }
-  void release() override { xhat = gamma = Tensor(); }
-};
 
 // eq. IN9: the running statistics take the batch average of the instance statistics.
 BatchStats average_over_batch(const std::vector<double>& mean, const std::vector<double>& var,
@@ -92,37 +58,23 @@ BatchStats average_over_batch(const std::vector<double>& mean, const std::vector
 Variable instance_norm(const Variable& x, const Variable& weight, const Variable& bias, double eps,
                        BatchStats* stats) {
   constexpr std::string_view op = "instance_norm";
-  check_channels(op, x.data(), x.data().ndim() == 4 ? x.data().dim(1) : 0, 4, 4);
+  check_rank(op, x.data(), kImageRank);
   check_eps(op, eps);
-  const Tensor xc = x.data().contiguous();
-  const SetLayout instances = instance_layout(xc.shape());
-  const SetLayout channels = channel_layout(xc.shape());
+  const SetLayout instances = instance_layout(x.shape());
   if (instances.inner <= 1) {
     throw ValueError(fmt::format("{}: expected more than 1 spatial element when training (x: {})",
-                                 op, to_string(xc.shape())));
+                                 op, to_string(x.shape())));
   }
-  const Tensor gamma = affine_tensor(op, weight, xc, channels.sets, "weight");
-  const Tensor beta = affine_tensor(op, bias, xc, channels.sets, "bias");
-  const auto NC = static_cast<std::size_t>(instances.sets);
-  std::vector<double> mean(NC), var(NC), rstd(NC);
-  Tensor xhat = Tensor::empty(xc.shape(), xc.dtype());
-  Tensor y = Tensor::empty(xc.shape(), xc.dtype());
-  visit_float(xc.dtype(), op, [&]<class T>() {
-    instance_norm_forward(xc.data<T>().data(), data_or_null<T>(gamma), data_or_null<T>(beta),
-                          instances, channels, eps, mean.data(), var.data(), rstd.data(),
-                          xhat.data<T>().data(), y.data<T>().data());
-  });
+  SetStats instance_stats;
+  Variable y =
+      set_norm(op, x, {.sets = instances, .affine = per_channel_affine(x.shape(), instances)},
+               weight, bias, eps, &instance_stats);
   if (stats != nullptr) {
-    *stats = average_over_batch(mean, var, channels.outer, channels.sets, channels.inner);
+    const Shape& s = x.shape();
+    *stats =
+        average_over_batch(instance_stats.mean, instance_stats.var, s[0], s[1], instances.inner);
   }
-  std::shared_ptr<InstanceNormNode> node;
-  if (any_requires_grad({x, weight, bias})) {
-    node = std::make_shared<InstanceNormNode>();
-    node->xhat = xhat;
-    node->gamma = gamma;
-    node->rstd = std::move(rstd);
-  }
-  return make_output(y, node, {x, weight, bias});
+  return y;
 }
 
 InstanceNorm2d::InstanceNorm2d(std::int64_t num_features, const InstanceNormOptions& options)
@@ -136,14 +88,10 @@ InstanceNorm2d::InstanceNorm2d(std::int64_t num_features, const InstanceNormOpti
     throw ValueError(
         fmt::format("instance_norm: momentum must be in [0, 1] (momentum: {})", options.momentum));
   }
-  if (options.affine) {
-    weight_ = Variable(Tensor::ones({num_features}, options.dtype), true);
-    bias_ = Variable(Tensor::zeros({num_features}, options.dtype), true);
-  }
+  init_affine(weight_, bias_, {num_features}, options.dtype, options.affine);
   if (options.track_running_stats) {
-    running_mean_ = Tensor::zeros({num_features}, options.dtype);
-    running_var_ = Tensor::ones({num_features}, options.dtype);
-    num_batches_tracked_ = Tensor::zeros({}, DType::i64);
+    init_running_stats(running_mean_, running_var_, &num_batches_tracked_, num_features,
+                       options.dtype);
   }
   register_parameter("weight", &weight_);
   register_parameter("bias", &bias_);
@@ -153,7 +101,7 @@ InstanceNorm2d::InstanceNorm2d(std::int64_t num_features, const InstanceNormOpti
 }
 
 Variable InstanceNorm2d::run(const Variable& x, const Variable& weight, const Variable& bias) {
-  check_channels("instance_norm", x.data(), num_features_, 4, 4);
+  check_channels("instance_norm", x.data(), kImageRank, num_features_);
   // PyTorch: instance statistics in training, and always when no running statistics are kept.
   if (is_training() || !options_.track_running_stats) {
     BatchStats stats;

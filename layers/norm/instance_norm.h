@@ -29,6 +29,11 @@ struct InstanceNormOptions {
 Variable instance_norm(const Variable& x, const Variable& weight, const Variable& bias, double eps,
                        BatchStats* stats = nullptr);
 
+// The backward of instance_norm written out step by step (eq. IN5–IN8) with the readable
+// primitives of norm_core.h; the tests hold the fused kernels against it.
+NormGrads instance_norm_backward_reference(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                           double eps);
+
 class InstanceNorm2d final : public Module {
  public:
   explicit InstanceNorm2d(std::int64_t num_features, const InstanceNormOptions& options = {});

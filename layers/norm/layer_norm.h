@@ -10,6 +10,7 @@
 
 #include "layers/module.h"
 #include "layers/norm/norm_core.h"
+#include "layers/norm/set_norm_kernels.h"
 
 namespace normlab {
 
@@ -23,10 +24,22 @@ struct LayerNormOptions {
 // otherwise. op names the caller in the message.
 SetLayout layer_norm_layout(std::string_view op, const Shape& x, const Shape& normalized_shape);
 
+// (S, D, 1): a set per feature d, the layout of the elementwise affine's reductions dγ_d, dβ_d.
+SetLayout feature_layout(SetLayout rows);
+
+// The rows of layer_norm_layout and the elementwise affine, as the fused kernels take them.
+NormPlan layer_norm_plan(std::string_view op, const Shape& x, const Shape& normalized_shape);
+
 // y = γ_d·x̂ + β_d, x̂ normalized over the trailing normalized_shape (eq. LN1–LN4); the node's
 // backward is eq. LN5–LN8. weight and bias (normalized_shape) may be undefined.
 Variable layer_norm(const Variable& x, const Shape& normalized_shape, const Variable& weight,
                     const Variable& bias, double eps);
+
+// The backward of layer_norm written out step by step (eq. LN5–LN8) with the readable primitives
+// of norm_core.h; the tests hold the fused kernels against it.
+NormGrads layer_norm_backward_reference(const Tensor& x, const Tensor& dy,
+                                        const Shape& normalized_shape, const Tensor& gamma,
+                                        double eps);
 
 class LayerNorm final : public Module {
  public:

@@ -172,17 +172,20 @@ void check_eps(std::string_view op, double eps) {
   }
 }
 
-void check_channels(std::string_view op, const Tensor& x, std::int64_t channels, int min_ndim,
-                    int max_ndim) {
+void check_rank(std::string_view op, const Tensor& x, RankRange ranks) {
   check_defined(op, x);
   if (!is_floating(x.dtype())) {
     throw_not_floating(op, x.dtype());
   }
-  if (x.ndim() < min_ndim || x.ndim() > max_ndim) {
+  if (x.ndim() < ranks.min || x.ndim() > ranks.max) {
     throw ShapeError(
         fmt::format("{}: expected a {}-D to {}-D input (N, C, ...) but got {}-D (x: {})", op,
-                    min_ndim, max_ndim, x.ndim(), to_string(x.shape())));
+                    ranks.min, ranks.max, x.ndim(), to_string(x.shape())));
   }
+}
+
+void check_channels(std::string_view op, const Tensor& x, RankRange ranks, std::int64_t channels) {
+  check_rank(op, x, ranks);
   if (x.shape()[1] != channels) {
     throw ShapeError(fmt::format("{}: input has {} channels but the layer expects {} (x: {})", op,
                                  x.shape()[1], channels, to_string(x.shape())));
@@ -211,6 +214,22 @@ Variable frozen(const Variable& p) {
   return p.defined() ? p.detach() : Variable();
 }
 
+void init_affine(Variable& weight, Variable& bias, const Shape& shape, DType dtype, bool affine) {
+  if (affine) {
+    weight = Variable(Tensor::ones(shape, dtype), true);
+    bias = Variable(Tensor::zeros(shape, dtype), true);
+  }
+}
+
+void init_running_stats(Tensor& running_mean, Tensor& running_var, Tensor* num_batches_tracked,
+                        std::int64_t C, DType dtype) {
+  running_mean = Tensor::zeros({C}, dtype);
+  running_var = Tensor::ones({C}, dtype);
+  if (num_batches_tracked != nullptr) {
+    *num_batches_tracked = Tensor::zeros({}, DType::i64);
+  }
+}
+
 void blend_(Tensor& running, const std::vector<double>& value, double factor) {
   for (std::int64_t c = 0; c < running.numel(); ++c) {
     const double old = running.get({c});
@@ -226,6 +245,47 @@ std::vector<double> to_doubles(const Tensor& t) {
   const Tensor d = t.to(DType::f64).contiguous();
   const auto v = d.data<double>();
   return {v.begin(), v.end()};
+}
+
+NormalizedInput normalize_reference(const Tensor& x, SetLayout sets, double eps) {
+  const Tensor xc = x.contiguous();
+  std::vector<double> mean(static_cast<std::size_t>(sets.sets)), var(mean.size());
+  NormalizedInput out{Tensor::empty(xc.shape(), xc.dtype()), {}};
+  visit_float(xc.dtype(), "normalize_reference", [&]<class T>() {
+    set_mean_var(xc.data<T>().data(), sets, mean.data(), var.data());
+    out.rstd = rstd_from_var(var, eps);
+    set_normalize_forward(xc.data<T>().data(), mean.data(), out.rstd.data(), sets,
+                          out.xhat.data<T>().data());
+  });
+  return out;
+}
+
+NormGrads affine_grads_reference(const Tensor& dy, const Tensor& xhat, SetLayout affine) {
+  const Tensor dyc = dy.contiguous();
+  std::vector<double> dgamma(static_cast<std::size_t>(affine.sets)), dbeta(dgamma.size());
+  visit_float(dyc.dtype(), "affine_grads_reference", [&]<class T>() {
+    set_sums(dyc.data<T>().data(), xhat.data<T>().data(), affine, dbeta.data(), dgamma.data());
+  });
+  return {Tensor(), to_tensor(dgamma, dyc.dtype()), to_tensor(dbeta, dyc.dtype())};
+}
+
+Tensor scale_reference(const Tensor& dy, const Tensor& gamma, SetLayout affine) {
+  const Tensor dyc = dy.contiguous();
+  const Tensor gc = gamma.defined() ? gamma.contiguous() : Tensor();
+  Tensor g = Tensor::empty(dyc.shape(), dyc.dtype());
+  visit_float(dyc.dtype(), "scale_reference", [&]<class T>() {
+    set_scale(dyc.data<T>().data(), data_or_null<T>(gc), affine, g.data<T>().data());
+  });
+  return g;
+}
+
+Tensor normalize_backward_reference(const Tensor& g, const NormalizedInput& n, SetLayout sets) {
+  Tensor dx = Tensor::empty(g.shape(), g.dtype());
+  visit_float(g.dtype(), "normalize_backward_reference", [&]<class T>() {
+    set_normalize_backward(g.data<T>().data(), n.xhat.data<T>().data(), n.rstd.data(), sets,
+                           dx.data<T>().data());
+  });
+  return dx;
 }
 
 }  // namespace normlab

@@ -2,7 +2,9 @@
 // GN paper (Wu & He 2018, arXiv:1803.08494), eq. 1–7: x̂_i = (x_i − μ_i)/σ_i with μ_i, σ_i taken
 // over a set S_i; BN, LN, IN and GN differ only in S_i. Viewed as a 3-D array (outer, sets, inner),
 // every one of those sets is "fix the middle index s, range over (a, d)".
-// Derivation of the backward: docs/normalization/derivation.md, eq. D1–D5.
+// Derivation of the backward: docs/normalization/derivation.md, eq. D0–D5. The fast path (one
+// fused forward and backward, one node) is set_norm_kernels.h and set_norm.h; the kernels here are
+// the readable primitives the per-layer reference backwards and weight standardization use.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +30,7 @@ struct SetLayout {
 // every per-channel affine reduction (dγ_c, dβ_c) in the family.
 SetLayout channel_layout(const Shape& shape);
 
-// ---- kernels: unchecked, raw pointers, contiguous memory ----
+// ---- readable primitives: unchecked, raw pointers, contiguous memory ----
 
 // eq. D0:  μ_s = (1/m) Σ_{k∈S_s} x_k,   σ²_s = (1/m) Σ_{k∈S_s} (x_k − μ_s)²   (biased), in double.
 // One pass over memory: each contiguous row of `inner` values is reduced two-pass while it is in
@@ -37,7 +39,7 @@ SetLayout channel_layout(const Shape& shape);
 template <class T>
 void set_mean_var(const T* x, SetLayout L, double* mean, double* var);
 
-// eq. 1:  x̂_k = (x_k − μ_s) · rstd_s, computed in double.   x, xhat: (outer, sets, inner)
+// GN paper eq. 1:  x̂_k = (x_k − μ_s) · rstd_s, computed in double.   x, xhat: (outer, sets, inner)
 template <class T>
 void set_normalize_forward(const T* x, const double* mean, const double* rstd, SetLayout L,
                            T* xhat);
@@ -53,7 +55,8 @@ void set_normalize_backward(const T* g, const T* xhat, const double* rstd, SetLa
 template <class T>
 void set_sums(const T* a, const T* b, SetLayout L, double* sum_a, double* sum_ab);
 
-// eq. 6 with the affine's own layout:  y_k = γ_s·x̂_k + β_s   (gamma null: γ = 1; beta null: β = 0)
+// GN paper eq. 6 with the affine's own layout:  y_k = γ_s·x̂_k + β_s   (gamma null: γ = 1; beta
+// null: β = 0)
 template <class T>
 void set_affine_forward(const T* xhat, const T* gamma, const T* beta, SetLayout L, T* y);
 
@@ -69,9 +72,20 @@ std::vector<double> rstd_from_var(const std::vector<double>& var, double eps);
 // ValueError "op: eps must be positive and finite (eps: ...)".
 void check_eps(std::string_view op, double eps);
 
-// x (N, C, *): ShapeError unless x has between min_ndim and max_ndim dimensions and C channels.
-void check_channels(std::string_view op, const Tensor& x, std::int64_t channels, int min_ndim,
-                    int max_ndim);
+// The ranks a layer accepts for x of shape (N, C, *).
+struct RankRange {
+  int min = 2, max = 8;
+};
+inline constexpr RankRange kChannelsFirstRank{2, 8};  // GroupNorm, channel norm: (N, C, *)
+inline constexpr RankRange kBatchNormRank{2, 5};      // PyTorch's BatchNorm1d/2d/3d
+inline constexpr RankRange kImageRank{4, 4};          // InstanceNorm2d: (N, C, H, W)
+
+// ShapeError unless x is defined and floating with a rank in `ranks` ("expected a 2-D to 5-D
+// input (N, C, ...)"); DTypeError for an integer tensor.
+void check_rank(std::string_view op, const Tensor& x, RankRange ranks);
+
+// check_rank, then ShapeError unless x has `channels` channels (dimension 1).
+void check_channels(std::string_view op, const Tensor& x, RankRange ranks, std::int64_t channels);
 
 // The affine parameters' tensors (undefined when the layer has none), checked against x's dtype
 // and against `numel` elements.
@@ -84,9 +98,18 @@ const T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>().data() : nullptr;
 }
 
-// p without its history (undefined stays undefined): forward_no_grad() runs a forward that records
+// p without its history (undefined stays undefined): forward_no_grad runs a forward that records
 // nothing.
 Variable frozen(const Variable& p);
+
+// Sets weight = 1 and bias = 0 of `shape`, both requiring a gradient, when `affine`; leaves both
+// undefined otherwise. Every affine layer of the family starts this way.
+void init_affine(Variable& weight, Variable& bias, const Shape& shape, DType dtype, bool affine);
+
+// running_mean = 0, running_var = 1 (C) and, when not null, num_batches_tracked = 0 (an int64
+// scalar): the start of every layer that keeps running statistics.
+void init_running_stats(Tensor& running_mean, Tensor& running_var, Tensor* num_batches_tracked,
+                        std::int64_t C, DType dtype);
 
 // running ← (1 − f)·running + f·value, element by element (value in double).
 void blend_(Tensor& running, const std::vector<double>& value, double factor);
@@ -94,5 +117,27 @@ void blend_(Tensor& running, const std::vector<double>& value, double factor);
 // Per-set values as a float tensor of shape (sets) in `dtype`.
 Tensor to_tensor(const std::vector<double>& values, DType dtype);
 std::vector<double> to_doubles(const Tensor& t);
+
+// ---- the readable reference of the backward, step by step ----
+// Each layer writes its backward as labelled steps over these Tensor-level primitives
+// (<layer>_backward_reference); the tests hold the fused kernels of set_norm_kernels.h against it.
+
+struct NormGrads {
+  Tensor dx, dgamma, dbeta;  // dgamma, dbeta: (affine sets) in x's dtype
+};
+
+// The forward's intermediates over `sets` (eq. D0, D1): x̂ (x's shape) and rstd (sets).
+struct NormalizedInput {
+  Tensor xhat;
+  std::vector<double> rstd;
+};
+NormalizedInput normalize_reference(const Tensor& x, SetLayout sets, double eps);
+
+// step "dβ, dγ": per set of `affine`, Σ dy and Σ dy·x̂ (eq. D5).
+NormGrads affine_grads_reference(const Tensor& dy, const Tensor& xhat, SetLayout affine);
+// step "g": g = γ_s·dy with γ indexed by the sets of `affine` (undefined γ: g = dy).
+Tensor scale_reference(const Tensor& dy, const Tensor& gamma, SetLayout affine);
+// step "dx": eq. D4 over `sets`, given g = ∂L/∂x̂.
+Tensor normalize_backward_reference(const Tensor& g, const NormalizedInput& n, SetLayout sets);
 
 }  // namespace normlab

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "layers/module.h"
+#include "layers/norm/norm_core.h"
 
 namespace normlab {
 
@@ -22,6 +23,12 @@ struct RMSNormOptions {
 // eq. RMS1–RMS3; the node's backward is eq. RMS4–RMS6. weight (normalized_shape) may be undefined.
 Variable rms_norm(const Variable& x, const Shape& normalized_shape, const Variable& weight,
                   std::optional<double> eps);
+
+// The backward of rms_norm written out step by step (eq. RMS4–RMS6); the tests hold the fused
+// kernels against it. dbeta is undefined (RMSNorm has no β).
+NormGrads rms_norm_backward_reference(const Tensor& x, const Tensor& dy,
+                                      const Shape& normalized_shape, const Tensor& gamma,
+                                      std::optional<double> eps);
 
 class RMSNorm final : public Module {
  public:

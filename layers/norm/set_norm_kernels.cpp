@@ -1,0 +1,423 @@
+// layers/norm/set_norm_kernels.cpp: the family's fused forward and backward (set_norm_kernels.h).
+// Structure: a parallel loop over sets (set_norm_forward / set_norm_backward) calls one kernel per
+// set (forward_one_set, backward_one_set), compiled for AVX-512, AVX2 and the baseline
+// (core/multiversion.h). The helpers below are always_inline so that each clone compiles its own
+// copy of them for its instruction set. The per-set kernels only touch their own set and their own
+// slice of the per-run partial sums, so any thread count gives the same bits.
+#include "layers/norm/set_norm_kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+#include "core/multiversion.h"
+#include "core/threads.h"
+
+namespace normlab {
+
+AffineLayout per_channel_affine(const Shape& x, SetLayout sets) {
+  const std::int64_t C = x[1], HW = numel_from(x, 2);
+  if (HW == 0 || sets.inner == 0) {
+    return {.kind = AffineLayout::Kind::per_run, .period = C, .stride = 1, .run = 1, .numel = C};
+  }
+  const std::int64_t channels_per_row = sets.inner / HW;
+  return {.kind = AffineLayout::Kind::per_run,
+          .period = C / channels_per_row,
+          .stride = channels_per_row,
+          .run = HW,
+          .numel = C};
+}
+
+namespace {
+
+// Rows of a chunk are reduced two-pass while they sit in L1 (2048 floats = 8 KiB).
+constexpr std::int64_t kChunk = 2048;
+
+// Count, mean and M2 = Σ(x − mean)² of the values merged so far (double).
+struct Moments {
+  double n = 0.0, mean = 0.0, m2 = 0.0;
+
+  // Chan, Golub & LeVeque (1979): δ = μ_b − μ, M2 += M2_b + δ²·n·n_b/(n + n_b)
+  [[gnu::always_inline]] void merge(double n_b, double mean_b, double m2_b) {
+    const double total = n + n_b;
+    const double delta = mean_b - mean;
+    const double w = n_b / total;
+    mean += delta * w;
+    m2 += m2_b + delta * delta * n * w;
+    n = total;
+  }
+};
+
+// eq. D0 over one row of `len` values: two passes per chunk, chunks merged.
+template <class T>
+[[gnu::always_inline]] inline void add_row_moments(const T* x, std::int64_t len, Moments& acc) {
+  for (std::int64_t c0 = 0; c0 < len; c0 += kChunk) {
+    const std::int64_t n = std::min(kChunk, len - c0);
+    const T* p = x + c0;
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (std::int64_t i = 0; i < n; ++i) {
+      sum += static_cast<double>(p[i]);
+    }
+    const double mu = sum / static_cast<double>(n);
+    double m2 = 0.0;
+#pragma omp simd reduction(+ : m2)
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double d = static_cast<double>(p[i]) - mu;
+      m2 += d * d;
+    }
+    acc.merge(static_cast<double>(n), mu, m2);
+  }
+}
+
+template <class T>
+[[gnu::always_inline]] inline double row_sum_of_squares(const T* x, std::int64_t len) {
+  double sumsq = 0.0;
+#pragma omp simd reduction(+ : sumsq)
+  for (std::int64_t i = 0; i < len; ++i) {
+    sumsq += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  }
+  return sumsq;
+}
+
+// y = (x − μ)·scale + shift over n contiguous values, in double.
+template <class T>
+[[gnu::always_inline]] inline void normalize_run(const T* x, std::int64_t n, double mu,
+                                                 double scale, double shift, T* y) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) {
+    y[i] = static_cast<T>((static_cast<double>(x[i]) - mu) * scale + shift);
+  }
+}
+
+// y_d = (x_d − μ)·rstd·γ_d + β_d over one row; the branches stay outside the loops so that each
+// loop vectorizes.
+template <class T>
+[[gnu::always_inline]] inline void normalize_positions(const T* x, std::int64_t n, double mu,
+                                                       double rs, const T* gamma, const T* beta,
+                                                       T* y) {
+  if (gamma == nullptr || beta == nullptr) {
+    if (gamma != nullptr || beta != nullptr) {  // one of the two: the general, slower loop
+      for (std::int64_t i = 0; i < n; ++i) {
+        const double g = gamma != nullptr ? static_cast<double>(gamma[i]) : 1.0;
+        const double b = beta != nullptr ? static_cast<double>(beta[i]) : 0.0;
+        y[i] = static_cast<T>((static_cast<double>(x[i]) - mu) * rs * g + b);
+      }
+      return;
+    }
+    normalize_run(x, n, mu, rs, 0.0, y);
+    return;
+  }
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) {
+    y[i] = static_cast<T>((static_cast<double>(x[i]) - mu) * rs * static_cast<double>(gamma[i]) +
+                          static_cast<double>(beta[i]));
+  }
+}
+
+// dx = a·dy + b·(x − μ) + c over n contiguous values (eq. D4 regrouped), in double.
+template <class T>
+[[gnu::always_inline]] inline void scaled_dx_run(const T* dy, const T* x, std::int64_t n, double mu,
+                                                 double a, double b, double c, T* dx) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) {
+    dx[i] =
+        static_cast<T>(a * static_cast<double>(dy[i]) + b * (static_cast<double>(x[i]) - mu) + c);
+  }
+}
+
+template <class T>
+struct ForwardArgs {
+  const NormPlan* plan;
+  const T *x, *gamma, *beta;
+  Renorm renorm;
+  double eps;
+  bool given_stats;
+  double *mean, *var, *rstd;
+  T* y;
+};
+
+template <class T>
+struct BackwardArgs {
+  const NormPlan* plan;
+  const T *dy, *x, *gamma;
+  Renorm renorm;
+  const double *mean, *rstd;
+  bool constant_stats;
+  T* dx;
+  double *run_dy, *run_dyxhat;  // per_run: (sets, runs per row) partial Σdy, Σdy·x̂
+  double *pos_dy, *pos_dyxhat;  // per_position: this thread's (inner) partial Σdy, Σdy·x̂
+};
+
+// One set: statistics (eq. D0), then y = γ_p·(x̂·r + d) + β_p (eq. 1 and 6 of the GN paper).
+template <class T>
+[[gnu::always_inline]] inline void forward_set(const ForwardArgs<T>& k, std::int64_t s) {
+  const SetLayout& L = k.plan->sets;
+  const AffineLayout& A = k.plan->affine;
+  auto row = [&](std::int64_t a) { return (a * L.sets + s) * L.inner; };
+  if (!k.given_stats) {
+    double var = 0.0;
+    if (k.plan->subtract_mean) {
+      Moments acc;
+      for (std::int64_t a = 0; a < L.outer; ++a) {
+        add_row_moments(k.x + row(a), L.inner, acc);
+      }
+      k.mean[s] = acc.mean;
+      var = acc.n > 0.0 ? acc.m2 / acc.n : 0.0;
+    } else {
+      double sumsq = 0.0;
+      for (std::int64_t a = 0; a < L.outer; ++a) {
+        sumsq += row_sum_of_squares(k.x + row(a), L.inner);
+      }
+      k.mean[s] = 0.0;
+      var = L.m() > 0 ? sumsq / static_cast<double>(L.m()) : 0.0;
+    }
+    k.var[s] = var;
+    k.rstd[s] = 1.0 / std::sqrt(var + k.eps);
+  }
+  if (k.y == nullptr) {  // statistics only
+    return;
+  }
+  const double mu = k.mean[s], rs = k.rstd[s];
+  const double r = k.renorm.r != nullptr ? k.renorm.r[s] : 1.0;
+  const double d = k.renorm.d != nullptr ? k.renorm.d[s] : 0.0;
+  if (A.kind == AffineLayout::Kind::per_position) {
+    normalize_positions(k.x + row(0), L.inner, mu, rs, k.gamma, k.beta, k.y + row(0));
+    return;
+  }
+  const std::int64_t runs = L.inner / A.run, first = (s % A.period) * A.stride;
+  for (std::int64_t a = 0; a < L.outer; ++a) {
+    for (std::int64_t j = 0; j < runs; ++j) {
+      const double g = k.gamma != nullptr ? static_cast<double>(k.gamma[first + j]) : 1.0;
+      const double b = k.beta != nullptr ? static_cast<double>(k.beta[first + j]) : 0.0;
+      const std::int64_t at = row(a) + j * A.run;
+      normalize_run(k.x + at, A.run, mu, rs * r * g, d * g + b, k.y + at);
+    }
+  }
+}
+
+// One set of the backward. Sweep 1 reduces Σdy and Σdy·x̂ per run (or per position) and, from
+// them, Σg and Σg·x̂ of the set; sweep 2 writes dx = a·dy + b·(x − μ) + c (eq. D4 regrouped:
+// a = rstd·γ·r, b = −rstd²·Σg·x̂/m, c = −rstd·Σg/m).
+template <class T>
+[[gnu::always_inline]] inline void backward_set(const BackwardArgs<T>& k, std::int64_t s) {
+  const SetLayout& L = k.plan->sets;
+  const AffineLayout& A = k.plan->affine;
+  auto row = [&](std::int64_t a) { return (a * L.sets + s) * L.inner; };
+  const double mu = k.mean[s], rs = k.rstd[s];
+  const double r = k.renorm.r != nullptr ? k.renorm.r[s] : 1.0;
+  const double m = static_cast<double>(L.m());
+  double sum_g = 0.0, sum_gxhat = 0.0;
+  if (A.kind == AffineLayout::Kind::per_position) {
+    // sweep 1: Σ_d γ_d·dy_d and Σ_d γ_d·dy_d·x̂_d; this thread's dβ_d, dγ_d partials
+    const T* dy = k.dy + row(0);
+    const T* x = k.x + row(0);
+    double* pdy = k.pos_dy;
+    double* pdyx = k.pos_dyxhat;
+    if (k.gamma != nullptr) {
+      const T* gamma = k.gamma;
+#pragma omp simd reduction(+ : sum_g, sum_gxhat)
+      for (std::int64_t i = 0; i < L.inner; ++i) {
+        const double dyi = static_cast<double>(dy[i]);
+        const double dyxhat = dyi * (static_cast<double>(x[i]) - mu) * rs;
+        pdy[i] += dyi;
+        pdyx[i] += dyxhat;
+        sum_g += static_cast<double>(gamma[i]) * dyi;
+        sum_gxhat += static_cast<double>(gamma[i]) * dyxhat;
+      }
+    } else {
+#pragma omp simd reduction(+ : sum_g, sum_gxhat)
+      for (std::int64_t i = 0; i < L.inner; ++i) {
+        const double dyi = static_cast<double>(dy[i]);
+        const double dyxhat = dyi * (static_cast<double>(x[i]) - mu) * rs;
+        pdy[i] += dyi;
+        pdyx[i] += dyxhat;
+        sum_g += dyi;
+        sum_gxhat += dyxhat;
+      }
+    }
+    // sweep 2: dx = rstd·γ_d·dy + b·(x − μ) + c
+    const double b = k.constant_stats ? 0.0 : -rs * rs * sum_gxhat / m;
+    const double c = k.constant_stats || !k.plan->subtract_mean ? 0.0 : -rs * sum_g / m;
+    T* dx = k.dx + row(0);
+    if (k.gamma != nullptr) {
+      const T* gamma = k.gamma;
+#pragma omp simd
+      for (std::int64_t i = 0; i < L.inner; ++i) {
+        dx[i] = static_cast<T>(rs * static_cast<double>(gamma[i]) * static_cast<double>(dy[i]) +
+                               b * (static_cast<double>(x[i]) - mu) + c);
+      }
+    } else {
+      scaled_dx_run(dy, x, L.inner, mu, rs, b, c, dx);
+    }
+    return;
+  }
+  const std::int64_t runs = L.inner / A.run, first = (s % A.period) * A.stride;
+  double* pdy = k.run_dy + s * runs;
+  double* pdyx = k.run_dyxhat + s * runs;
+  std::fill(pdy, pdy + runs, 0.0);
+  std::fill(pdyx, pdyx + runs, 0.0);
+  // sweep 1: Σdy and Σdy·x̂ of every run (x̂ recomputed from x, μ, rstd)
+  for (std::int64_t a = 0; a < L.outer; ++a) {
+    for (std::int64_t j = 0; j < runs; ++j) {
+      const std::int64_t at = row(a) + j * A.run;
+      const T* dy = k.dy + at;
+      const T* x = k.x + at;
+      double sdy = 0.0, sdyx = 0.0;
+#pragma omp simd reduction(+ : sdy, sdyx)
+      for (std::int64_t i = 0; i < A.run; ++i) {
+        const double dyi = static_cast<double>(dy[i]);
+        sdy += dyi;
+        sdyx += dyi * (static_cast<double>(x[i]) - mu);
+      }
+      pdy[j] += sdy;
+      pdyx[j] += sdyx * rs;
+    }
+  }
+  for (std::int64_t j = 0; j < runs; ++j) {
+    const double g = k.gamma != nullptr ? static_cast<double>(k.gamma[first + j]) : 1.0;
+    sum_g += g * r * pdy[j];
+    sum_gxhat += g * r * pdyx[j];
+  }
+  // sweep 2: dx, while the set is still in cache
+  const double b = k.constant_stats ? 0.0 : -rs * rs * sum_gxhat / m;
+  const double c = k.constant_stats || !k.plan->subtract_mean ? 0.0 : -rs * sum_g / m;
+  for (std::int64_t a = 0; a < L.outer; ++a) {
+    for (std::int64_t j = 0; j < runs; ++j) {
+      const double g = k.gamma != nullptr ? static_cast<double>(k.gamma[first + j]) : 1.0;
+      const double scale = rs * g * r;
+      const std::int64_t at = row(a) + j * A.run;
+      scaled_dx_run(k.dy + at, k.x + at, A.run, mu, scale, b, c, k.dx + at);
+    }
+  }
+}
+
+// The multiversioned entry points: one per kernel and dtype (clang 14 cannot clone templates).
+NORMLAB_MULTIVERSION void forward_one_set(const ForwardArgs<float>& k, std::int64_t s) {
+  forward_set(k, s);
+}
+NORMLAB_MULTIVERSION void forward_one_set(const ForwardArgs<double>& k, std::int64_t s) {
+  forward_set(k, s);
+}
+NORMLAB_MULTIVERSION void backward_one_set(const BackwardArgs<float>& k, std::int64_t s) {
+  backward_set(k, s);
+}
+NORMLAB_MULTIVERSION void backward_one_set(const BackwardArgs<double>& k, std::int64_t s) {
+  backward_set(k, s);
+}
+
+bool worth_threads(const SetLayout& L) {
+  return L.sets > 1 && L.sets * L.m() >= kParallelGrain;
+}
+
+}  // namespace
+
+template <class T>
+void set_norm_forward(const NormPlan& plan, const T* x, const T* gamma, const T* beta,
+                      Renorm renorm, double eps, bool given_stats, double* mean, double* var,
+                      double* rstd, T* y) {
+  assert(plan.affine.kind == AffineLayout::Kind::per_run || plan.sets.outer == 1);
+  const ForwardArgs<T> k{&plan, x, gamma, beta, renorm, eps, given_stats, mean, var, rstd, y};
+#pragma omp parallel for schedule(static) if (worth_threads(plan.sets))
+  for (std::int64_t s = 0; s < plan.sets.sets; ++s) {
+    forward_one_set(k, s);
+  }
+}
+
+template <class T>
+void set_norm_statistics(const NormPlan& plan, const T* x, double eps, double* mean, double* var,
+                         double* rstd) {
+  set_norm_forward(plan, x, static_cast<const T*>(nullptr), static_cast<const T*>(nullptr),
+                   Renorm{}, eps, /*given_stats=*/false, mean, var, rstd, static_cast<T*>(nullptr));
+}
+
+template <class T>
+void set_norm_backward(const NormPlan& plan, const T* dy, const T* x, const T* gamma, Renorm renorm,
+                       const double* mean, const double* rstd, bool constant_stats, T* dx,
+                       double* dgamma, double* dbeta) {
+  const SetLayout& L = plan.sets;
+  const AffineLayout& A = plan.affine;
+  const bool threads = worth_threads(L);
+  BackwardArgs<T> k{&plan,          dy, x,       gamma,   renorm,  mean,   rstd,
+                    constant_stats, dx, nullptr, nullptr, nullptr, nullptr};
+  if (A.kind == AffineLayout::Kind::per_position) {
+    // Each thread sums its own sets' dβ_d, dγ_d; the partials are added in thread order, and the
+    // static schedule gives every thread the same sets each call, so a thread count fixes the bits.
+    const int T_count = threads ? num_threads() : 1;
+    const auto D = static_cast<std::size_t>(L.inner);
+    std::vector<double> partial(2 * D * static_cast<std::size_t>(T_count), 0.0);
+#pragma omp parallel num_threads(T_count) if (threads)
+    {
+      BackwardArgs<T> mine = k;
+      const auto t = static_cast<std::size_t>(omp_get_thread_num());
+      mine.pos_dy = partial.data() + 2 * D * t;
+      mine.pos_dyxhat = mine.pos_dy + D;
+#pragma omp for schedule(static)
+      for (std::int64_t s = 0; s < L.sets; ++s) {
+        backward_one_set(mine, s);
+      }
+    }
+    for (std::size_t d = 0; d < D; ++d) {
+      double sdy = 0.0, sdyx = 0.0;
+      for (std::size_t t = 0; t < static_cast<std::size_t>(T_count); ++t) {
+        sdy += partial[2 * D * t + d];
+        sdyx += partial[2 * D * t + D + d];
+      }
+      if (dbeta != nullptr) {
+        dbeta[d] = sdy;
+      }
+      if (dgamma != nullptr) {
+        dgamma[d] = sdyx;
+      }
+    }
+    return;
+  }
+  const std::int64_t runs = A.run > 0 ? L.inner / A.run : 0;
+  std::vector<double> run_sums(2 * static_cast<std::size_t>(L.sets * runs), 0.0);
+  k.run_dy = run_sums.data();
+  k.run_dyxhat = run_sums.data() + L.sets * runs;
+#pragma omp parallel for schedule(static) if (threads)
+  for (std::int64_t s = 0; s < L.sets; ++s) {
+    backward_one_set(k, s);
+  }
+  // dβ_p = Σ dy and dγ_p = Σ dy·(x̂·r + d) over every run that uses p, in set order.
+  if (dbeta != nullptr) {
+    std::fill(dbeta, dbeta + A.numel, 0.0);
+  }
+  if (dgamma != nullptr) {
+    std::fill(dgamma, dgamma + A.numel, 0.0);
+  }
+  for (std::int64_t s = 0; s < L.sets; ++s) {
+    const double r = renorm.r != nullptr ? renorm.r[s] : 1.0;
+    const double d = renorm.d != nullptr ? renorm.d[s] : 0.0;
+    const std::int64_t first = (s % A.period) * A.stride;
+    for (std::int64_t j = 0; j < runs; ++j) {
+      const double sdy = k.run_dy[s * runs + j], sdyx = k.run_dyxhat[s * runs + j];
+      if (dbeta != nullptr) {
+        dbeta[first + j] += sdy;
+      }
+      if (dgamma != nullptr) {
+        dgamma[first + j] += sdyx * r + sdy * d;
+      }
+    }
+  }
+}
+
+template void set_norm_forward<float>(const NormPlan&, const float*, const float*, const float*,
+                                      Renorm, double, bool, double*, double*, double*, float*);
+template void set_norm_forward<double>(const NormPlan&, const double*, const double*, const double*,
+                                       Renorm, double, bool, double*, double*, double*, double*);
+template void set_norm_statistics<float>(const NormPlan&, const float*, double, double*, double*,
+                                         double*);
+template void set_norm_statistics<double>(const NormPlan&, const double*, double, double*, double*,
+                                          double*);
+template void set_norm_backward<float>(const NormPlan&, const float*, const float*, const float*,
+                                       Renorm, const double*, const double*, bool, float*, double*,
+                                       double*);
+template void set_norm_backward<double>(const NormPlan&, const double*, const double*,
+                                        const double*, Renorm, const double*, const double*, bool,
+                                        double*, double*, double*);
+
+}  // namespace normlab

@@ -1,0 +1,254 @@
+// The family's fused kernels (layers/norm/set_norm_kernels.h) against each layer's readable
+// reference backward (<layer>_backward_reference, the labelled steps of docs/normalization/), in
+// float64 to round-off; float32 against float64 within 1e-6 of max|ref|, also for inputs with
+// mean 1e4; and the error paths of the shared wrapper.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "core/error.h"
+#include "core/random.h"
+#include "layers/norm/batch_channel_norm.h"
+#include "layers/norm/batch_norm.h"
+#include "layers/norm/batch_renorm.h"
+#include "layers/norm/group_norm.h"
+#include "layers/norm/instance_norm.h"
+#include "layers/norm/layer_norm.h"
+#include "layers/norm/rms_norm.h"
+#include "layers/norm/set_norm.h"
+
+using namespace normlab;
+
+namespace {
+
+// max |a − b| / max(1, max|b|), with NaN anywhere giving NaN (so `<= tol` fails).
+double relative_error(const Tensor& a, const Tensor& b) {
+  const Tensor ad = a.to(DType::f64).contiguous(), bd = b.to(DType::f64).contiguous();
+  REQUIRE(ad.shape() == bd.shape());
+  double worst = 0.0, scale = 1.0;
+  const auto av = ad.data<double>(), bv = bd.data<double>();
+  for (std::size_t i = 0; i < av.size(); ++i) {
+    const double diff = std::abs(av[i] - bv[i]);
+    if (std::isnan(diff)) {
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    worst = std::max(worst, diff);
+    scale = std::max(scale, std::abs(bv[i]));
+  }
+  return worst / scale;
+}
+
+struct Case {
+  std::string name;
+  Shape shape;
+  Shape param_shape;  // empty: no affine
+  std::function<Variable(const Variable&, const Variable&, const Variable&)> forward;
+  std::function<NormGrads(const Tensor&, const Tensor&, const Tensor&)> reference;
+};
+
+constexpr double kEps = 1e-5;
+
+std::vector<Case> cases() {
+  return {
+      {"group_norm G=4",
+       {2, 8, 3, 5},
+       {8},
+       [](const Variable& x, const Variable& w, const Variable& b) {
+         return group_norm(x, 4, w, b, kEps);
+       },
+       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+         return group_norm_backward_reference(x, dy, 4, g, kEps);
+       }},
+      {"group_norm G=1 (LN with per-channel affine), 1x1 maps",
+       {3, 6, 1, 1},
+       {6},
+       [](const Variable& x, const Variable& w, const Variable& b) {
+         return group_norm(x, 1, w, b, kEps);
+       },
+       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+         return group_norm_backward_reference(x, dy, 1, g, kEps);
+       }},
+      {"group_norm without affine",
+       {2, 6, 4},
+       {},
+       [](const Variable& x, const Variable& w, const Variable& b) {
+         return group_norm(x, 3, w, b, kEps);
+       },
+       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+         return group_norm_backward_reference(x, dy, 3, g, kEps);
+       }},
+      {"batch_norm 4-D",
+       {4, 3, 5, 2},
+       {3},
+       [](const Variable& x, const Variable& w, const Variable& b) {
+         return batch_norm_train(x, w, b, kEps);
+       },
+       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+         return batch_norm_backward_reference(x, dy, g, kEps);
+       }},
+      {"batch_norm 2-D (N, C)",
+       {5, 7},
+       {7},
+       [](const Variable& x, const Variable& w, const Variable& b) {
+         return batch_norm_train(x, w, b, kEps);
+       },
+       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+         return batch_norm_backward_reference(x, dy, g, kEps);
+       }},
+      {"instance_norm",
+       {2, 3, 4, 3},
+       {3},
+       [](const Variable& x, const Variable& w, const Variable& b) {
+         return instance_norm(x, w, b, kEps);
+       },
+       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+         return instance_norm_backward_reference(x, dy, g, kEps);
+       }},
+      {"layer_norm over (C, H, W)",
+       {3, 4, 2, 5},
+       {4, 2, 5},
+       [](const Variable& x, const Variable& w, const Variable& b) {
+         return layer_norm(x, {4, 2, 5}, w, b, kEps);
+       },
+       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+         return layer_norm_backward_reference(x, dy, {4, 2, 5}, g, kEps);
+       }},
+      {"layer_norm over the last dim, long rows",
+       {3, 5000},
+       {5000},
+       [](const Variable& x, const Variable& w, const Variable& b) {
+         return layer_norm(x, {5000}, w, b, kEps);
+       },
+       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+         return layer_norm_backward_reference(x, dy, {5000}, g, kEps);
+       }},
+      {"channel_norm",
+       {2, 6, 3, 3},
+       {3},
+       [](const Variable& x, const Variable& w, const Variable& b) {
+         return channel_norm(x, 3, w, b, kEps);
+       },
+       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+         return channel_norm_backward_reference(x, dy, 3, g, kEps);
+       }},
+  };
+}
+
+Variable param(const Shape& shape, Rng& rng) {
+  return shape.empty() ? Variable() : Variable(randn(shape, DType::f64, rng, 1.0, 0.5), true);
+}
+
+}  // namespace
+
+TEST_CASE("fused set-norm kernels equal each layer's reference backward in float64",
+          "[set_norm][group_norm][batch_norm][instance_norm][layer_norm][channel_norm]") {
+  for (const Case& c : cases()) {
+    CAPTURE(c.name);
+    Rng rng{515};
+    Variable x(randn(c.shape, DType::f64, rng, 3.0, 2.0), true);
+    Variable w = param(c.param_shape, rng), b = param(c.param_shape, rng);
+    const Tensor dy = randn(c.shape, DType::f64, rng);
+    c.forward(x, w, b).backward(dy);
+    const NormGrads ref = c.reference(x.data(), dy, w.defined() ? w.data() : Tensor());
+    CHECK(relative_error(x.grad(), ref.dx) < 1e-12);
+    if (w.defined()) {
+      CHECK(relative_error(w.grad(), ref.dgamma.view(c.param_shape)) < 1e-12);
+      CHECK(relative_error(b.grad(), ref.dbeta.view(c.param_shape)) < 1e-12);
+    }
+  }
+}
+
+TEST_CASE("fused kernels equal the references for RMSNorm and batch renormalization",
+          "[set_norm][rms_norm][batch_renorm]") {
+  Rng rng{616};
+  SECTION("rms_norm") {
+    Variable x(randn({4, 3, 6}, DType::f64, rng, 0.5, 2.0), true);
+    Variable w = param({3, 6}, rng);
+    const Tensor dy = randn({4, 3, 6}, DType::f64, rng);
+    rms_norm(x, {3, 6}, w, 1e-6).backward(dy);
+    const NormGrads ref = rms_norm_backward_reference(x.data(), dy, {3, 6}, w.data(), 1e-6);
+    CHECK(relative_error(x.grad(), ref.dx) < 1e-12);
+    CHECK(relative_error(w.grad(), ref.dgamma.view({3, 6})) < 1e-12);
+    CHECK_FALSE(ref.dbeta.defined());
+  }
+  SECTION("batch_renorm with r and d away from 1 and 0") {
+    Variable x(randn({6, 3, 2, 2}, DType::f64, rng, 1.0, 2.0), true);
+    Variable w = param({3}, rng), b = param({3}, rng);
+    const Tensor running_mean = randn({3}, DType::f64, rng, 0.5, 0.2);
+    const Tensor running_std = rand_uniform({3}, DType::f64, rng, 1.5, 2.5);
+    const Tensor dy = randn({6, 3, 2, 2}, DType::f64, rng);
+    RenormStats stats;
+    batch_renorm_train(x, w, b, running_mean, running_std, 3.0, 5.0, kEps, &stats).backward(dy);
+    REQUIRE(std::abs(stats.r[0] - 1.0) > 0.05);
+    REQUIRE(std::abs(stats.d[0]) > 0.05);
+    const NormGrads ref =
+        batch_renorm_backward_reference(x.data(), dy, w.data(), stats.r, stats.d, kEps);
+    CHECK(relative_error(x.grad(), ref.dx) < 1e-12);
+    CHECK(relative_error(w.grad(), ref.dgamma) < 1e-12);
+    CHECK(relative_error(b.grad(), ref.dbeta) < 1e-12);
+  }
+}
+
+TEST_CASE("float32 forward and backward stay within 1e-6 of float64, also at mean 1e4",
+          "[set_norm][float32]") {
+  const double mean = GENERATE(0.0, 1e4);
+  CAPTURE(mean);
+  for (const Case& c : cases()) {
+    CAPTURE(c.name);
+    Rng rng{717};
+    const Tensor x32 = randn(c.shape, DType::f32, rng, mean, 1.0);
+    const Tensor dy32 = randn(c.shape, DType::f32, rng);
+    const Tensor w32 =
+        c.param_shape.empty() ? Tensor() : randn(c.param_shape, DType::f32, rng, 1.0);
+    const Tensor b32 = c.param_shape.empty() ? Tensor() : randn(c.param_shape, DType::f32, rng);
+    auto run = [&](DType t, Tensor& y, Tensor& dx, Tensor& dw, Tensor& db) {
+      Variable x(x32.to(t), true);  // the same values in both dtypes
+      Variable w = w32.defined() ? Variable(w32.to(t), true) : Variable();
+      Variable b = b32.defined() ? Variable(b32.to(t), true) : Variable();
+      const Variable out = c.forward(x, w, b);
+      out.backward(dy32.to(t));
+      y = out.data();
+      dx = x.grad();
+      dw = w.defined() ? w.grad() : Tensor();
+      db = b.defined() ? b.grad() : Tensor();
+    };
+    Tensor y32, dx32, dw32, db32, y64, dx64, dw64, db64;
+    run(DType::f32, y32, dx32, dw32, db32);
+    run(DType::f64, y64, dx64, dw64, db64);
+    REQUIRE(y32.dtype() == DType::f32);
+    CHECK(relative_error(y32, y64) < 1e-6);
+    CHECK(relative_error(dx32, dx64) < 1e-6);
+    if (dw32.defined()) {
+      CHECK(relative_error(dw32, dw64) < 1e-6);
+      CHECK(relative_error(db32, db64) < 1e-6);
+    }
+  }
+}
+
+TEST_CASE("set_norm_with_stats checks the number of statistics", "[set_norm][errors]") {
+  Rng rng{818};
+  const Variable x(randn({2, 3, 4}, DType::f32, rng));
+  REQUIRE_THROWS_WITH(
+      set_norm_with_stats("batch_norm_eval", x, batch_norm_plan(x.shape()),
+                          {.mean = {0.0, 0.0}, .rstd = {1.0, 1.0}, .constant = true, .renorm = {}},
+                          {}, {}),
+      Catch::Matchers::Contains("batch_norm_eval: 2 means and 2 rstds for 3 sets"));
+}
+
+TEST_CASE("per_channel_affine: the parameter index of every run", "[set_norm]") {
+  SECTION("group norm: period G, stride C/G, runs of H·W") {
+    const AffineLayout a = per_channel_affine({2, 8, 3, 5}, group_norm_layout({2, 8, 3, 5}, 4));
+    CHECK(a.period == 4);
+    CHECK(a.stride == 2);
+    CHECK(a.run == 15);
+    CHECK(a.numel == 8);
+  }
+  SECTION("batch norm: one parameter per set") {
+    const AffineLayout a = per_channel_affine({2, 8, 3, 5}, channel_layout({2, 8, 3, 5}));
+    CHECK(a.period == 8);
+    CHECK(a.stride == 1);
+    CHECK(a.run == 15);
+  }
+}
