@@ -11,11 +11,12 @@ namespace normlab {
 
 namespace {
 
-void name_modules(const Module& m, const std::string& name,
+// Hierarchical names as in state dicts ("features.5"); the model itself is "model".
+void name_modules(const Module& m, const std::string& prefix,
                   std::unordered_map<const Module*, std::string>& names) {
-  names[&m] = name;
+  names[&m] = prefix.empty() ? "model" : prefix;
   for (const auto& [child_name, child] : m.named_children()) {
-    name_modules(*child, name == "model" ? child_name : name + "." + child_name, names);
+    name_modules(*child, prefix.empty() ? child_name : prefix + "." + child_name, names);
   }
 }
 
@@ -54,7 +55,7 @@ std::string first_non_finite(const Tensor& t) {
 }
 
 AnomalyDetector::AnomalyDetector(Module& model) : model_(model) {
-  name_modules(model, "model", names_);
+  name_modules(model, "", names_);
   backward_ = [this](const Node& node, const std::vector<Tensor>& dxs) {
     for (std::size_t i = 0; i < dxs.size(); ++i) {
       if (!dxs[i].defined()) {
@@ -82,8 +83,8 @@ void AnomalyDetector::start_step(std::int64_t step) {
 
 std::string AnomalyDetector::name_of(const Module* m) const {
   const auto it = names_.find(m);
-  const std::string name = it == names_.end() ? "an unnamed module" : it->second;
-  return m == nullptr ? "model" : fmt::format("{} ({})", name, m->type_name());
+  return it == names_.end() ? "an unnamed module"
+                            : fmt::format("{} ({})", it->second, m->type_name());
 }
 
 Variable AnomalyDetector::after_forward(const Module& child, const Variable& y) {
