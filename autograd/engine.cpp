@@ -50,7 +50,8 @@ void accumulate(Tensor& slot, Tensor g) {
 
 }  // namespace
 
-void run_backward(const Variable& root, const Tensor& grad_output, bool retain_graph) {
+void run_backward(const Variable& root, const Tensor& grad_output, bool retain_graph,
+                  const BackwardObserver* observer) {
   if (!root.requires_grad()) {
     throw ValueError("backward: the variable does not require a gradient and has no graph");
   }
@@ -96,6 +97,9 @@ void run_backward(const Variable& root, const Tensor& grad_output, bool retain_g
     if (dxs.size() != node->inputs.size()) {
       throw ValueError(fmt::format("backward: {} returned {} gradients for {} inputs", node->name(),
                                    dxs.size(), node->inputs.size()));
+    }
+    if (observer != nullptr) {
+      (*observer)(*node, dxs);
     }
     for (std::size_t i = 0; i < dxs.size(); ++i) {
       Variable& in = node->inputs[i];

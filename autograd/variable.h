@@ -5,6 +5,7 @@
 // See docs/architecture.md, "How the graph is recorded and walked".
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -54,7 +55,8 @@ class Variable {
  private:
   friend Variable make_output(Tensor data, std::shared_ptr<Node> node,
                               std::vector<Variable> inputs);
-  friend void run_backward(const Variable& root, const Tensor& grad_output, bool retain_graph);
+  friend void run_backward(const Variable& root, const Tensor& grad_output, bool retain_graph,
+                           const std::function<void(const Node&, const std::vector<Tensor>&)>*);
   std::shared_ptr<VariableImpl> impl_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace normlab {
 
@@ -9,6 +10,15 @@ namespace {
 // Both operands contiguous in dst's dtype, so every loop below is a plain loop.
 Tensor as_dense(const Tensor& t, DType dtype) {
   return t.to(dtype).contiguous();
+}
+
+// |x − y| for comparisons: NaN if either is NaN, 0 for equal infinities (inf − inf would be NaN),
+// +inf when only one side is infinite or they have opposite signs.
+double abs_diff(double x, double y) {
+  if (std::isnan(x) || std::isnan(y)) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return x == y ? 0.0 : std::abs(x - y);
 }
 }  // namespace
 
@@ -68,6 +78,9 @@ double max_abs(const Tensor& t) {
   const Tensor d = as_dense(t, DType::f64);
   double m = 0.0;
   for (const double v : d.data<double>()) {
+    if (std::isnan(v)) {
+      return v;
+    }
     m = std::max(m, std::abs(v));
   }
   return m;
@@ -81,7 +94,11 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   const auto y = db.data<double>();
   double m = 0.0;
   for (std::size_t i = 0; i < x.size(); ++i) {
-    m = std::max(m, std::abs(x[i] - y[i]));
+    const double e = abs_diff(x[i], y[i]);
+    if (std::isnan(e)) {
+      return e;
+    }
+    m = std::max(m, e);
   }
   return m;
 }
@@ -95,7 +112,7 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
   const auto x = da.data<double>();
   const auto y = db.data<double>();
   for (std::size_t i = 0; i < x.size(); ++i) {
-    if (!(std::abs(x[i] - y[i]) <= atol + rtol * std::abs(y[i]))) {
+    if (!(abs_diff(x[i], y[i]) <= atol + rtol * std::abs(y[i]))) {
       return false;
     }
   }

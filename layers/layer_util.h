@@ -2,6 +2,8 @@
 // the "does input i of this node need a gradient" test every hand-written backward asks first.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -16,9 +18,9 @@ struct Size2d {
   constexpr Size2d(std::int64_t both) : h(both), w(both) {}  // NOLINT: implicit, as in PyTorch
   constexpr Size2d(std::int64_t vh, std::int64_t vw) : h(vh), w(vw) {}
   bool operator==(const Size2d&) const = default;
-  std::string repr() const {  // "3" when square, else "(3, 5)"
-    return h == w ? std::to_string(h) : "(" + std::to_string(h) + ", " + std::to_string(w) + ")";
-  }
+  // "3" when square, else "(3, 5)". fmt, not "(" + std::to_string(h) + ...: g++ 12 at -O3 reports
+  // a -Wrestrict false positive inside std::string's operator+ (a known g++ 12 bug).
+  std::string repr() const { return h == w ? fmt::format("{}", h) : fmt::format("({}, {})", h, w); }
 };
 
 namespace detail {

@@ -19,6 +19,18 @@ void Module::train(bool on) {
   }
 }
 
+void Module::set_forward_observer(ForwardObserver* observer) {
+  observer_ = observer;
+  for (auto& [name, child] : children_) {
+    child->set_forward_observer(observer);
+  }
+}
+
+Variable Module::forward_child(Module& child, const Variable& x) {
+  Variable y = child.forward(x);
+  return observer_ != nullptr ? observer_->after_forward(child, y) : y;
+}
+
 void Module::register_parameter(std::string name, Variable* parameter) {
   params_.emplace_back(std::move(name), parameter);
 }

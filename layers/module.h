@@ -22,6 +22,20 @@ namespace normlab {
 
 using StateDict = std::map<std::string, Tensor>;
 
+class Module;
+
+// Sees the output of every child forward that a container (Sequential, ResidualBlock, Network)
+// runs, e.g. to check it for non-finite values (tools/anomaly.h). It returns y itself or y passed
+// through an identity node that watches the gradient on its way back.
+class ForwardObserver {
+ public:
+  ForwardObserver() = default;
+  ForwardObserver(const ForwardObserver&) = delete;
+  ForwardObserver& operator=(const ForwardObserver&) = delete;
+  virtual ~ForwardObserver() = default;
+  virtual Variable after_forward(const Module& child, const Variable& y) = 0;
+};
+
 class Module {
  public:
   Module() = default;
@@ -57,7 +71,14 @@ class Module {
 
   std::string to_string() const;  // PyTorch-like tree
 
+  // Installs observer (nullptr: removes it) on this module and every descendant. The observer
+  // must outlive its installation.
+  void set_forward_observer(ForwardObserver* observer);
+
  protected:
+  // child.forward(x), handed to the observer if one is installed. Containers run their children
+  // through it (forward only; forward_no_grad records nothing and is not observed).
+  Variable forward_child(Module& child, const Variable& x);
   void register_parameter(std::string name, Variable* parameter);
   void register_buffer(std::string name, Tensor* buffer);
   void register_module(std::string name, Module* child);
@@ -70,6 +91,7 @@ class Module {
   void print(std::string& out, int indent) const;
 
   bool training_ = true;
+  ForwardObserver* observer_ = nullptr;  // not owned
   std::vector<std::pair<std::string, Variable*>> params_;
   std::vector<std::pair<std::string, Tensor*>> buffers_;
   std::vector<std::pair<std::string, Module*>> children_;

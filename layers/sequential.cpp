@@ -37,7 +37,7 @@ Module& Sequential::operator[](std::size_t i) {
 Variable Sequential::forward(const Variable& x) {
   Variable y = x;
   for (auto& layer : layers_) {
-    y = layer->forward(y);
+    y = forward_child(*layer, y);
   }
   return y;
 }
@@ -80,11 +80,11 @@ void check_branches(const Shape& body, const Shape& shortcut, const Shape& x) {
 }  // namespace
 
 Variable ResidualBlock::forward(const Variable& x) {
-  const Variable main = body_->forward(x);
-  const Variable skip = shortcut_ ? shortcut_->forward(x) : x;
+  const Variable main = forward_child(*body_, x);
+  const Variable skip = shortcut_ ? forward_child(*shortcut_, x) : x;
   check_branches(main.shape(), skip.shape(), x.shape());
   const Variable sum = add(main, skip);
-  return activation_ ? activation_->forward(sum) : sum;
+  return activation_ ? forward_child(*activation_, sum) : sum;
 }
 
 Tensor ResidualBlock::forward_no_grad(const Tensor& x) {

@@ -41,7 +41,7 @@ Module& Network::child(std::string_view name) {
 Variable Network::forward(const Variable& x) {
   Variable y = x;
   for (auto& [name, layer] : layers_) {
-    y = layer->forward(y);
+    y = forward_child(*layer, y);
   }
   return y;
 }

@@ -18,6 +18,7 @@ constexpr std::string_view kFormatKey = "normlab.checkpoint";
 constexpr std::string_view kFormatVersion = "1";
 constexpr std::string_view kOptimPrefix = "optim.";
 constexpr std::string_view kRngPrefix = "rng.";
+constexpr std::string_view kBestAccuracyKey = "best_test_accuracy";
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw IoError(fmt::format("checkpoint: {}: {}", path, what));
@@ -42,6 +43,22 @@ std::int64_t parse_count(const std::string& path, const MetadataMap& meta, std::
   return value;
 }
 
+// The best accuracy, or 0 for a file written before the key existed.
+double parse_accuracy(const std::string& path, const MetadataMap& meta) {
+  const auto it = meta.find(std::string(kBestAccuracyKey));
+  if (it == meta.end()) {
+    return 0.0;
+  }
+  const std::string& text = it->second;
+  double value = 0.0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !(value >= 0.0 && value <= 1.0)) {
+    fail(path,
+         fmt::format("metadata '{}' = '{}' is not an accuracy in [0, 1]", kBestAccuracyKey, text));
+  }
+  return value;
+}
+
 // Parses and checks the metadata without touching any model or optimizer.
 TrainingState parse_training_state(const std::string& path, const MetadataMap& meta,
                                    const Optimizer& optimizer) {
@@ -59,6 +76,7 @@ TrainingState parse_training_state(const std::string& path, const MetadataMap& m
   TrainingState state;
   state.epoch = parse_count(path, meta, "epoch");
   state.step = parse_count(path, meta, "step");
+  state.best_test_accuracy = parse_accuracy(path, meta);
   state.config_json = metadata_at(path, meta, "config");
   if (!nlohmann::json::accept(state.config_json)) {
     fail(path, "metadata 'config' is not valid JSON");
@@ -115,13 +133,17 @@ template <class E>
   throw E(fmt::format("checkpoint: {}: {}", path, e.what()));
 }
 
-}  // namespace
-
-void save_checkpoint(const std::string& path, Module& model, const Optimizer& optimizer,
-                     const TrainingState& state) {
+// The tensors and metadata of a checkpoint; path only names the file in errors.
+std::pair<TensorMap, MetadataMap> checkpoint_contents(const std::string& path, Module& model,
+                                                      const Optimizer& optimizer,
+                                                      const TrainingState& state) {
   if (state.epoch < 0 || state.step < 0) {
     throw ValueError(fmt::format("save_checkpoint: {}: negative epoch {} or step {}", path,
                                  state.epoch, state.step));
+  }
+  if (!(state.best_test_accuracy >= 0.0 && state.best_test_accuracy <= 1.0)) {
+    throw ValueError(fmt::format("save_checkpoint: {}: best test accuracy {} is outside [0, 1]",
+                                 path, state.best_test_accuracy));
   }
   if (!nlohmann::json::accept(state.config_json)) {
     throw ValueError(fmt::format("save_checkpoint: {}: config is not valid JSON", path));
@@ -138,12 +160,27 @@ void save_checkpoint(const std::string& path, Module& model, const Optimizer& op
   MetadataMap meta = {{std::string(kFormatKey), std::string(kFormatVersion)},
                       {"epoch", std::to_string(state.epoch)},
                       {"step", std::to_string(state.step)},
+                      {std::string(kBestAccuracyKey), fmt::format("{}", state.best_test_accuracy)},
                       {"optimizer", optimizer.type_name()},
                       {"config", state.config_json}};
   for (const auto& [name, rng_state] : state.rng_states) {
     meta[std::string(kRngPrefix) + name] = rng_state;
   }
+  return {std::move(tensors), std::move(meta)};
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, Module& model, const Optimizer& optimizer,
+                     const TrainingState& state) {
+  const auto [tensors, meta] = checkpoint_contents(path, model, optimizer, state);
   write_safetensors(path, tensors, meta);
+}
+
+std::vector<std::byte> checkpoint_to_bytes(const std::string& path, Module& model,
+                                           const Optimizer& optimizer, const TrainingState& state) {
+  const auto [tensors, meta] = checkpoint_contents(path, model, optimizer, state);
+  return safetensors_to_bytes(tensors, meta);
 }
 
 TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer& optimizer) {

@@ -16,6 +16,7 @@
 #include "datasets/preview.h"
 #include "datasets/spec.h"
 #include "tools/commands.h"
+#include "tools/output_dir.h"
 
 namespace normlab {
 
@@ -108,17 +109,13 @@ void export_images(const DataArgs& a, const Dataset& d) {
   if (a.indices.empty()) {
     throw ValueError("data: --export needs --indices, e.g. --indices 0,5,9");
   }
-  std::error_code ec;
-  std::filesystem::create_directories(a.export_dir, ec);
-  if (ec) {
-    throw IoError(fmt::format("data: cannot create {}: {}", a.export_dir, ec.message()));
-  }
   for (const std::int64_t k : a.indices) {  // all checked before any file is written
     if (k < 0 || k >= d.size()) {
       throw ValueError(
           fmt::format("data: index {} out of range: {} has {} images", k, d.name, d.size()));
     }
   }
+  prepare_output_dir("data", a.export_dir);
   for (const std::int64_t k : a.indices) {
     const std::string name =
         fmt::format("{}_{}.png", k, file_safe(d.class_names[static_cast<std::size_t>(d.label(k))]));

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "tools/commands.h"
+#include "tools/output_dir.h"
 #include "tools/probe.h"
 
 namespace normlab {
@@ -29,6 +30,7 @@ struct ProbeFlags {
 };
 
 void run_probe_command(const ProbeFlags& f) {
+  prepare_output_dir("probe", f.out);
   ProbeRequest request;
   request.layer = f.layer;
   request.options = parse_probe_settings(f.settings);
@@ -43,11 +45,6 @@ void run_probe_command(const ProbeFlags& f) {
   }
   const auto arrays = run_probe(request);
 
-  std::error_code ec;
-  std::filesystem::create_directories(f.out, ec);
-  if (ec) {
-    throw IoError(fmt::format("probe: cannot create output directory {}: {}", f.out, ec.message()));
-  }
   for (const auto& [name, t] : arrays) {
     const std::string path = (std::filesystem::path(f.out) / (name + ".npy")).string();
     write_npy(path, t);

@@ -17,12 +17,16 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "datasets/spec.h"
 #include "tools/commands.h"
 #include "tools/csv.h"
+#include "tools/output_dir.h"
+#include "tools/train_config.h"
 
 extern char** environ;  // NOLINT: POSIX, for posix_spawn
 
@@ -74,6 +78,10 @@ Axis parse_axis(const std::string& text) {
   }
   if (a.flag == "out" || a.flag == "resume") {
     throw ValueError(fmt::format("sweep: --{} cannot be a grid axis", a.flag));
+  }
+  const std::set<std::string> distinct(a.values.begin(), a.values.end());
+  if (distinct.size() != a.values.size() || distinct.contains("")) {
+    throw ValueError(fmt::format("sweep: --grid '{}' has an empty or a repeated value", text));
   }
   return a;
 }
@@ -224,16 +232,69 @@ void write_summary(const SweepOptions& o, const std::vector<Point>& points,
   fmt::print("{}", md);
 }
 
+// The flags sweep sets on every run itself, and flags given twice (two axes, or an axis and the
+// flags after --), are errors before anything runs.
+void check_axes(const std::vector<Axis>& axes, const SweepOptions& o) {
+  std::set<std::string> seen;
+  for (const Axis& a : axes) {
+    if (a.flag == "threads") {
+      throw ValueError("sweep: --threads cannot be a grid axis (use sweep's own --threads)");
+    }
+    if (!seen.insert(a.flag).second) {
+      throw ValueError(fmt::format("sweep: --{} is a grid axis twice", a.flag));
+    }
+  }
+  for (const std::string& arg : o.train_args) {
+    const std::string flag = arg.rfind("--", 0) == 0 ? arg.substr(2, arg.find('=') - 2) : "";
+    if (flag == "out" || flag == "resume" || flag == "threads") {
+      throw ValueError(fmt::format(
+          "sweep: --{} cannot be passed to the runs (sweep sets it for each run)", flag));
+    }
+    if (seen.contains(flag)) {
+      throw ValueError(
+          fmt::format("sweep: --{} is both a grid axis and a flag for every run", flag));
+    }
+  }
+}
+
+// Parses one run's arguments exactly as `normlab train` would and validates the result, so that a
+// bad value anywhere in the grid fails before the first run starts.
+void check_point(const Point& p) {
+  CLI::App app{"train"};
+  TrainConfig c;
+  add_train_flags(app, c);
+  std::vector<std::string> args(p.args.rbegin(), p.args.rend());  // CLI11 takes them reversed
+  try {
+    app.parse(args);
+    c.validate();
+    check_flag_conflicts(app, c);
+    parse_dataset_spec(c.data);
+  } catch (const CLI::ParseError& e) {
+    throw ValueError(fmt::format("sweep: run {}: {}", p.name, e.what()));
+  } catch (const Error& e) {
+    throw ValueError(fmt::format("sweep: run {}: {}", p.name, e.what()));
+  }
+}
+
 void run_sweep(const SweepOptions& o) {
   if (o.parallel < 1) {
     throw ValueError("sweep: --parallel must be at least 1");
+  }
+  if (o.threads < 0) {
+    throw ValueError("sweep: --threads must not be negative");
   }
   std::vector<Axis> axes;
   for (const std::string& g : o.grid) {
     axes.push_back(parse_axis(g));
   }
+  check_axes(axes, o);
   const std::vector<Point> points = expand(axes, o);
-  fs::create_directories(o.out);
+  for (const Point& p : points) {
+    check_point(p);
+  }
+  if (!o.dry_run) {
+    prepare_output_dir("sweep", o.out);
+  }
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   fmt::print("sweep: {} runs, {} at a time, in {}\n", points.size(), o.parallel, o.out);
   std::map<pid_t, const Point*> running;

@@ -2,6 +2,9 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -9,6 +12,8 @@
 #include "core/error.h"
 #include "datasets/spec.h"
 #include "tools/commands.h"
+#include "tools/interrupt.h"
+#include "tools/output_dir.h"
 #include "tools/trainer.h"
 
 namespace normlab {
@@ -30,6 +35,39 @@ TrainConfig read_run_config(const std::string& run_dir) {
   return train_config_from_json(j);
 }
 
+// On --resume the run's config.json defines the run; a flag that would change it is an error, not
+// silently ignored. Flags that only steer this process (how long, how it reports) are allowed.
+void check_resume_flags(const CLI::App& cmd) {
+  for (const CLI::Option* opt : cmd.get_options()) {
+    const std::vector<std::string>& names = opt->get_lnames();
+    if (opt->count() == 0 || names.empty()) {
+      continue;
+    }
+    const std::string& name = names.front();
+    if (name != "resume" && name != "epochs" && name != "progress" && name != "stop-after-steps" &&
+        name != "help") {
+      throw ValueError(fmt::format(
+          "train: --{} cannot be combined with --resume (the run's config.json is used; only "
+          "--epochs may be changed)",
+          name));
+    }
+  }
+}
+
+// A test hook's value from the environment: milliseconds, 0 when unset.
+int test_delay_ms(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') {
+    return 0;
+  }
+  char* end = nullptr;
+  const long ms = std::strtol(v, &end, 10);
+  if (*end != '\0' || ms < 0 || ms > 600000) {
+    throw ValueError(fmt::format("train: {}={} is not a delay in milliseconds", name, v));
+  }
+  return static_cast<int>(ms);
+}
+
 }  // namespace
 
 DatasetSplits load_run_data(const TrainConfig& c) {
@@ -42,14 +80,20 @@ void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train a model and report its test accuracy");
   auto config = std::make_shared<TrainConfig>();
   auto resume = std::make_shared<std::string>();
+  auto detect_anomaly = std::make_shared<bool>(false);
   add_train_flags(*cmd, *config);
+  cmd->add_flag("--detect-anomaly", *detect_anomaly,
+                "check every layer's output and every op's gradients on every step and name the "
+                "first non-finite value (slower)")
+      ->group("Run");
   cmd->add_option("--resume", *resume,
                   "continue the run in this directory from its last checkpoint (its config.json "
                   "is used; only --epochs may be changed)")
       ->group("Run");
-  cmd->callback([cmd, config, resume] {
+  cmd->callback([cmd, config, resume, detect_anomaly] {
     TrainConfig c = *config;
     if (!resume->empty()) {
+      check_resume_flags(*cmd);
       c = read_run_config(*resume);
       c.out = *resume;
       if (cmd->count("--epochs") > 0) {
@@ -62,6 +106,8 @@ void add_train_command(CLI::App& app) {
       c.out = c.default_out();
     }
     c.validate();
+    check_flag_conflicts(*cmd, c);
+    prepare_output_dir("train", c.out);
     const DatasetSplits splits = load_run_data(c);
     fmt::print(
         "normlab train: {} + {} on {} ({} train / {} test images), batch {}, lr {:.4g}, "
@@ -69,7 +115,22 @@ void add_train_command(CLI::App& app) {
         c.model, c.norm, c.data, splits.train.size(), splits.test.size(), c.batch_size,
         c.effective_lr(), c.epochs, c.out);
     std::fflush(stdout);
-    const TrainResult r = train(c, splits, !resume->empty());
+    const InterruptHandler interrupt;
+    const RunControl control{
+        .interrupt = &interrupt,
+        .detect_anomaly = *detect_anomaly,
+        .step_delay_ms = test_delay_ms("NORMLAB_TEST_STEP_DELAY_MS"),
+        .checkpoint_delay_ms = test_delay_ms("NORMLAB_TEST_CHECKPOINT_DELAY_MS")};
+    const TrainResult r = train(c, splits, !resume->empty(), control);
+    if (r.interrupted_by != 0) {
+      std::fflush(stdout);
+      std::fprintf(stderr,
+                   "normlab: train: %s: stopped after step %lld, which %s/last.safetensors "
+                   "holds; continue with normlab train --resume %s\n",
+                   r.interrupted_by == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
+                   static_cast<long long>(r.steps), r.run_dir.c_str(), r.run_dir.c_str());
+      throw CLI::RuntimeError(128 + r.interrupted_by);
+    }
     if (r.stopped) {
       fmt::print(
           "stopped after {} steps as --stop-after-steps asks; continue with "

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <span>
+#include <vector>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -12,6 +13,7 @@ namespace normlab {
 CsvWriter::CsvWriter(const std::filesystem::path& path, const std::string& header,
                      std::int64_t keep_upto)
     : path_(path) {
+  std::vector<std::string> kept;
   if (keep_upto >= 0) {
     std::ifstream in(path);
     std::string line;
@@ -24,7 +26,7 @@ CsvWriter::CsvWriter(const std::filesystem::path& path, const std::string& heade
       const auto comma = line.find(',');
       try {
         if (std::stoll(line.substr(0, comma)) <= keep_upto) {
-          kept_.push_back(line);
+          kept.push_back(line);
         }
       } catch (const std::exception&) {
         // a torn last line of a killed run: dropped
@@ -36,7 +38,7 @@ CsvWriter::CsvWriter(const std::filesystem::path& path, const std::string& heade
     throw IoError(fmt::format("csv: cannot write {}", path.string()));
   }
   out_ << header << '\n';
-  for (const std::string& r : kept_) {
+  for (const std::string& r : kept) {
     out_ << r << '\n';
   }
   out_.flush();

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <vector>
 
 namespace normlab {
 
@@ -16,12 +15,10 @@ class CsvWriter {
  public:
   CsvWriter(const std::filesystem::path& path, const std::string& header, std::int64_t keep_upto);
   void row(const std::string& line);  // flushed at once: a crash loses no finished row
-  const std::vector<std::string>& kept_rows() const noexcept { return kept_; }
 
  private:
   std::filesystem::path path_;
   std::ofstream out_;
-  std::vector<std::string> kept_;
 };
 
 // The file's contents written atomically (temporary file + rename).

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "core/error.h"
@@ -65,6 +66,8 @@ int main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command that has printed its own message (train, interrupted)
   } catch (const CLI::ParseError& e) {
     // --help and --version (also of a subcommand) arrive here as "success" parse errors.
     if (e.get_exit_code() == 0) {
@@ -73,6 +76,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "normlab: %s\n", e.what());
     return 2;
   } catch (const normlab::Error& e) {
+    std::fprintf(stderr, "normlab: %s\n", e.what());
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A folder or file the user named that the system refuses: their error, not normlab's.
     std::fprintf(stderr, "normlab: %s\n", e.what());
     return 2;
   } catch (const std::exception& e) {

@@ -195,4 +195,26 @@ void add_train_flags(CLI::App& cmd, TrainConfig& c) {
       ->group("Run");
 }
 
+void check_flag_conflicts(const CLI::App& cmd, const TrainConfig& c) {
+  const auto given = [&cmd](const char* flag) { return cmd.count(flag) > 0; };
+  const auto conflict = [](std::string_view flag, const std::string& why) {
+    throw ValueError(fmt::format("train: --{} {}", flag, why));
+  };
+  for (const char* flag : {"--milestones", "--gamma"}) {
+    if (given(flag) && c.schedule != "multistep") {
+      conflict(flag + 2, fmt::format("applies only to --schedule multistep (the schedule is {})",
+                                     c.schedule));
+    }
+  }
+  for (const char* flag : {"--momentum", "--nesterov"}) {
+    if (given(flag) && c.optimizer != "sgd") {
+      conflict(flag + 2,
+               fmt::format("applies only to --optimizer sgd (the optimizer is {})", c.optimizer));
+    }
+  }
+  if (c.nesterov && c.momentum <= 0) {
+    conflict("nesterov", "needs a positive --momentum");
+  }
+}
+
 }  // namespace normlab

@@ -67,4 +67,9 @@ TrainConfig train_config_from_json(const nlohmann::json& j);  // missing keys ke
 // Adds every flag of TrainConfig to cmd, each with its help and default.
 void add_train_flags(CLI::App& cmd, TrainConfig& c);
 
+// ValueError naming both flags when flags given on cmd (parsed into c by add_train_flags)
+// contradict each other: --milestones or --gamma without --schedule multistep, --momentum or
+// --nesterov with adam/adamw, --nesterov with --momentum 0.
+void check_flag_conflicts(const CLI::App& cmd, const TrainConfig& c);
+
 }  // namespace normlab

@@ -6,10 +6,11 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
 #include "autograd/ops.h"
 #include "core/error.h"
-#include "core/tensor_math.h"
 #include "core/threads.h"
 #include "datasets/loader.h"
 #include "layers/norm/norm_kind.h"
@@ -17,41 +18,20 @@
 #include "layers/optim/schedule.h"
 #include "layers/optim/sgd.h"
 #include "models/model.h"
-#include "tools/checkpoint.h"
+#include "tools/anomaly.h"
+#include "tools/checkpointer.h"
 #include "tools/csv.h"
+#include "tools/interrupt.h"
 #include "tools/norm_monitor.h"
 #include "tools/progress.h"
+#include "tools/run_recorder.h"
+#include "tools/train_step.h"
 
 namespace normlab {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-// Correct predictions among logits (n, K) for labels (n).
-std::int64_t count_correct(const Tensor& logits, const Tensor& labels,
-                           std::vector<std::vector<std::int64_t>>* confusion = nullptr) {
-  const Tensor l = logits.to(DType::f32).contiguous();
-  const auto v = l.data<float>();
-  const auto y = labels.data<std::int64_t>();
-  const std::int64_t n = l.dim(0);
-  const std::int64_t K = l.dim(1);
-  std::int64_t correct = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    std::int64_t best = 0;
-    for (std::int64_t k = 1; k < K; ++k) {
-      if (v[static_cast<std::size_t>(i * K + k)] > v[static_cast<std::size_t>(i * K + best)]) {
-        best = k;
-      }
-    }
-    const std::int64_t t = y[static_cast<std::size_t>(i)];
-    correct += best == t ? 1 : 0;
-    if (confusion != nullptr) {
-      ++(*confusion)[static_cast<std::size_t>(t)][static_cast<std::size_t>(best)];
-    }
-  }
-  return correct;
-}
 
 std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, Module& model) {
   const NamedParameters named = model.named_parameters();
@@ -94,25 +74,96 @@ std::unique_ptr<LrSchedule> make_schedule(const TrainConfig& c, std::int64_t ste
   return s;
 }
 
-std::vector<std::string> split_csv(const std::string& row) {
-  std::vector<std::string> cols;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i <= row.size(); ++i) {
-    if (i == row.size() || row[i] == ',') {
-      cols.push_back(row.substr(start, i - start));
-      start = i + 1;
+LoaderOptions train_loader_options(const TrainConfig& c, const Dataset& tr,
+                                   const ChannelStats& stats) {
+  LoaderOptions lo{.batch_size = c.batch_size, .shuffle = true, .drop_last = true, .seed = c.seed};
+  lo.normalize = stats;
+  if (c.augment) {
+    lo.augment = {.crop_padding = std::max<std::int64_t>(tr.height() / 8, 1),
+                  .horizontal_flip = true};
+  }
+  return lo;
+}
+
+// What the steps of an epoch work on.
+struct Loop {
+  const TrainConfig& c;
+  Module& model;
+  Optimizer& optimizer;
+  DataLoader& loader;
+  const LrSchedule& schedule;
+  NormMonitor& monitor;
+  RunRecorder& recorder;
+  Checkpointer& checkpointer;
+  Progress& progress;
+  const RunControl& control;
+  AnomalyDetector* anomaly;  // null without --detect-anomaly
+};
+
+// The one line a diverging run ends with. Steps are counted from 1 here, as in metrics_steps.csv
+// and in the checkpoints (a checkpoint "after step n" holds n steps).
+std::string diverged(const Loop& l, double loss, std::int64_t step, std::int64_t epoch) {
+  const std::string last =
+      l.checkpointer.last_step() >= 0
+          ? fmt::format("{} (after step {}) is intact; resume with normlab train --resume {}",
+                        l.checkpointer.last_path().string(), l.checkpointer.last_step(), l.c.out)
+          : "no checkpoint was written before it";
+  return fmt::format(
+      "train: the loss is {} at step {} (epoch {}); stopped before its update; {}; lower --lr, "
+      "check the data, or find the first non-finite layer with --detect-anomaly",
+      loss, step + 1, epoch + 1, last);
+}
+
+// The steps of one epoch, from the one after `step` steps done; advances step. Returns nothing,
+// leaving the rest of the epoch undone, when --stop-after-steps is reached.
+std::optional<EpochTally> train_epoch(Loop& l, std::int64_t epoch, std::int64_t& step) {
+  const std::int64_t steps_per_epoch = l.loader.batches_per_epoch();
+  const std::int64_t first = step - epoch * steps_per_epoch;
+  l.model.train();
+  l.loader.start_epoch(epoch, first);
+  l.progress.start_epoch(epoch, l.c.epochs, steps_per_epoch, first);
+  l.recorder.start_epoch();
+  EpochTally tally;
+  while (auto batch = l.loader.next()) {
+    const bool record = l.c.stats_every > 0 && step % l.c.stats_every == 0;
+    l.monitor.set_recording(record);
+    if (l.anomaly != nullptr) {
+      l.anomaly->start_step(step + 1);  // counted from 1, as in the messages and CSV files
+    }
+    const StepResult s =
+        train_step(l.model, l.optimizer, *batch, l.schedule.lr_at(step), record, l.anomaly);
+    if (!std::isfinite(s.loss)) {
+      throw ValueError(diverged(l, s.loss, step, epoch));
+    }
+    tally.add(s);
+    if (record) {
+      l.recorder.norm_stats(step, l.monitor.collect());
+      l.recorder.param_stats(step, s.params);
+    }
+    l.progress.update(batch->index, tally.mean_loss(), tally.accuracy(), s.images);
+    l.recorder.step_done(step, epoch, l.optimizer.lr(), tally, s.images);
+    ++step;
+    if (l.c.checkpoint_every > 0 && step % l.c.checkpoint_every == 0 &&
+        batch->index + 1 < steps_per_epoch) {  // an epoch's end saves after its evaluation
+      l.checkpointer.save_last(l.model, l.optimizer, epoch, step);
+    }
+    if (l.control.step_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(l.control.step_delay_ms));
+    }
+    // A signal after an epoch's last step lets the epoch end (evaluation, checkpoint) first.
+    const bool interrupted = l.control.interrupt != nullptr && l.control.interrupt->signal() != 0 &&
+                             batch->index + 1 < steps_per_epoch;
+    if (interrupted && l.checkpointer.last_step() != step) {
+      l.checkpointer.save_last(l.model, l.optimizer, epoch, step);
+    }
+    if (interrupted || (l.c.stop_after_steps > 0 && step >= l.c.stop_after_steps)) {
+      l.progress.end_epoch();
+      return std::nullopt;
     }
   }
-  return cols;
+  l.progress.end_epoch();
+  return tally;
 }
-
-double l2(const Tensor& t) {
-  return std::sqrt(dot_all(t, t));
-}
-
-struct RunFiles {
-  CsvWriter steps, epochs, norm_stats, param_stats;
-};
 
 }  // namespace
 
@@ -177,7 +228,8 @@ DatasetSplits select_subsets(DatasetSplits splits, const TrainConfig& c) {
   return splits;
 }
 
-TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool resume) {
+TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool resume,
+                  const RunControl& control) {
   TrainConfig c = config;
   if (c.out.empty()) {
     c.out = c.default_out();
@@ -186,8 +238,6 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
   set_num_threads(c.threads);
   const fs::path run(c.out);
   fs::create_directories(run);
-  const fs::path last = run / "last.safetensors";
-  const fs::path best = run / "best.safetensors";
 
   const Dataset& tr = splits.train;
   if (tr.size() == 0) {
@@ -197,170 +247,78 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
   NormMonitor monitor;
   auto model = build_model(c, tr.channels(), tr.height(), tr.num_classes(), &monitor);
   auto optimizer = make_optimizer(c, *model);
-
-  LoaderOptions lo{.batch_size = c.batch_size, .shuffle = true, .drop_last = true, .seed = c.seed};
-  lo.normalize = stats;
-  if (c.augment) {
-    lo.augment = {.crop_padding = std::max<std::int64_t>(tr.height() / 8, 1),
-                  .horizontal_flip = true};
-  }
   if (tr.size() < c.batch_size) {
     throw ValueError(fmt::format("train: --batch-size {} exceeds the {} training images",
                                  c.batch_size, tr.size()));
   }
-  DataLoader loader(tr, lo);
-  const std::int64_t steps_per_epoch = loader.batches_per_epoch();
-  const auto schedule = make_schedule(c, steps_per_epoch);
+  DataLoader loader(tr, train_loader_options(c, tr, stats));
+  const auto schedule = make_schedule(c, loader.batches_per_epoch());
 
-  std::int64_t start_epoch = 0;
-  std::int64_t step = 0;
-  double best_acc = 0.0;
+  Checkpointer checkpointer(run, to_json(c).dump(), control.checkpoint_delay_ms);
+  TrainingState start;
   if (resume) {
-    const TrainingState st = load_checkpoint(last.string(), *model, *optimizer);
-    start_epoch = st.epoch;
-    step = st.step;
+    start = checkpointer.resume(*model, *optimizer);
   }
   write_text_file_atomic((run / "config.json").string(), to_json(c).dump(2) + "\n");
-
-  // Rows to keep on a resume: steps and epochs are counted as done in metrics_*.csv (1-based) and
-  // as the index of the step that recorded them in *_stats.csv (0-based).
-  const std::int64_t done_steps = resume ? step : -1;
-  const std::int64_t done_epochs = resume ? start_epoch : -1;
-  const std::int64_t last_recorded = resume ? step - 1 : -1;
-  RunFiles files{
-      CsvWriter(run / "metrics_steps.csv", "step,epoch,lr,loss,accuracy,images_per_s", done_steps),
-      CsvWriter(run / "metrics_epochs.csv",
-                "epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds", done_epochs),
-      CsvWriter(run / "norm_stats.csv",
-                "step,layer,type,in_mean,in_std,out_mean,out_std,grad_in_norm,grad_out_norm,"
-                "bn_mean_gap,bn_var_ratio",
-                last_recorded),
-      CsvWriter(run / "param_stats.csv", "step,name,weight_norm,grad_norm,update_ratio",
-                last_recorded)};
-
-  for (const std::string& row : files.epochs.kept_rows()) {  // best of the epochs before a resume
-    const auto cols = split_csv(row);
-    if (cols.size() > 5) {
-      best_acc = std::max(best_acc, std::stod(cols[5]));
-    }
-  }
-
-  auto save = [&](const fs::path& path, std::int64_t epoch) {
-    TrainingState st;
-    st.epoch = epoch;
-    st.step = step;
-    st.config_json = to_json(c).dump();
-    save_checkpoint(path.string(), *model, *optimizer, st);
-  };
-
+  RunRecorder recorder(run, c.log_every, resume ? start.step : -1, resume ? start.epoch : -1);
   Progress progress(c.progress, c.log_every);
+  std::optional<AnomalyDetector> anomaly;
+  if (control.detect_anomaly) {
+    anomaly.emplace(*model);
+  }
+  Loop loop{c,
+            *model,
+            *optimizer,
+            loader,
+            *schedule,
+            monitor,
+            recorder,
+            checkpointer,
+            progress,
+            control,
+            anomaly ? &*anomaly : nullptr};
+
   TrainResult result;
   result.run_dir = run.string();
-  for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
+  std::int64_t step = start.step;
+  for (std::int64_t epoch = start.epoch; epoch < c.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
-    const std::int64_t first = step - epoch * steps_per_epoch;
-    model->train();
-    loader.start_epoch(epoch, first);
-    progress.start_epoch(epoch, c.epochs, steps_per_epoch, first);
-    double loss_sum = 0.0;
-    std::int64_t seen = 0;
-    std::int64_t correct = 0;
-    auto window_start = std::chrono::steady_clock::now();
-    std::int64_t window_images = 0;
-    while (auto batch = loader.next()) {
-      const bool record = c.stats_every > 0 && step % c.stats_every == 0;
-      monitor.set_recording(record);
-      optimizer->set_lr(schedule->lr_at(step));
-      const Variable logits = model->forward(Variable(batch->images));
-      const Variable loss = cross_entropy(logits, batch->labels);
-      optimizer->zero_grad();
-      loss.backward();
-      std::vector<Tensor> before;
-      if (record) {
-        for (const OptimParam& p : optimizer->params()) {
-          before.push_back(p.variable->data().clone());
-        }
-      }
-      optimizer->step();
-      const std::int64_t n = batch->labels.numel();
-      const double l = loss.data().item();
-      if (!std::isfinite(l)) {
-        throw ValueError(
-            fmt::format("train: the loss is {} at step {} (epoch {}); lower --lr or check the data",
-                        l, step, epoch + 1));
-      }
-      loss_sum += l * static_cast<double>(n);
-      correct += count_correct(logits.data(), batch->labels);
-      seen += n;
-      window_images += n;
-      if (record) {
-        for (const NormLayerStats& s : monitor.collect()) {
-          files.norm_stats.row(
-              fmt::format("{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}", step,
-                          s.layer, s.type, s.in_mean, s.in_std, s.out_mean, s.out_std,
-                          s.grad_in_norm, s.grad_out_norm, s.bn_mean_gap, s.bn_var_ratio));
-        }
-        for (std::size_t i = 0; i < optimizer->params().size(); ++i) {
-          const OptimParam& p = optimizer->params()[i];
-          Tensor delta = p.variable->data().clone();
-          add_(delta, before[i], -1.0);
-          const double w = l2(before[i]);
-          const double g = p.variable->grad().defined() ? l2(p.variable->grad()) : 0.0;
-          files.param_stats.row(fmt::format("{},{},{:.6g},{:.6g},{:.6g}", step, p.name, w, g,
-                                            w > 0 ? l2(delta) / w : 0.0));
-        }
-      }
-      const double avg_loss = loss_sum / static_cast<double>(seen);
-      const double avg_acc = static_cast<double>(correct) / static_cast<double>(seen);
-      progress.update(batch->index, avg_loss, avg_acc, n);
-      ++step;
-      if (step % c.log_every == 0) {
-        const auto now = std::chrono::steady_clock::now();
-        const double secs = std::chrono::duration<double>(now - window_start).count();
-        files.steps.row(fmt::format("{},{},{:.6g},{:.6g},{:.6g},{:.1f}", step, epoch + 1,
-                                    optimizer->lr(), avg_loss, avg_acc,
-                                    secs > 0 ? static_cast<double>(window_images) / secs : 0.0));
-        window_start = now;
-        window_images = 0;
-      }
-      if (c.checkpoint_every > 0 && step % c.checkpoint_every == 0 &&
-          batch->index + 1 < steps_per_epoch) {  // an epoch's end saves below, after evaluation
-        save(last, epoch);
-      }
-      if (c.stop_after_steps > 0 && step >= c.stop_after_steps) {
-        progress.end_epoch();
-        result.stopped = true;
-        return result;  // as if killed: no final checkpoint, no evaluation
-      }
+    const std::optional<EpochTally> tally = train_epoch(loop, epoch, step);
+    if (!tally) {
+      result.interrupted_by = control.interrupt != nullptr ? control.interrupt->signal() : 0;
+      result.stopped = result.interrupted_by == 0;
+      result.steps = step;
+      return result;  // --stop-after-steps: as if killed; a signal: after its checkpoint
     }
-    progress.end_epoch();
-    EpochRecord rec;
-    rec.epoch = epoch + 1;
-    rec.lr = optimizer->lr();
-    rec.train_loss = seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0;
-    rec.train_accuracy = seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
     const EvalResult ev = evaluate(*model, splits.test, stats, c.eval_batch_size);
-    rec.test_loss = ev.loss;
-    rec.test_accuracy = ev.accuracy;
-    rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const EpochRecord rec{
+        .epoch = epoch + 1,
+        .lr = optimizer->lr(),
+        .train_loss = tally->mean_loss(),
+        .train_accuracy = tally->accuracy(),
+        .test_loss = ev.loss,
+        .test_accuracy = ev.accuracy,
+        .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
     fmt::print(
         "epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | {:.1f}s\n",
         rec.epoch, c.epochs, rec.train_loss, 100 * rec.train_accuracy, rec.test_loss,
         100 * rec.test_accuracy, rec.seconds);
     std::fflush(stdout);
-    files.epochs.row(fmt::format("{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.2f}", rec.epoch, rec.lr,
-                                 rec.train_loss, rec.train_accuracy, rec.test_loss,
-                                 rec.test_accuracy, rec.seconds));
+    recorder.epoch_done(rec);
     result.epochs.push_back(rec);
-    if (ev.accuracy > best_acc || epoch == 0) {
-      best_acc = std::max(best_acc, ev.accuracy);
-      save(best, epoch + 1);
+    checkpointer.epoch_done(*model, *optimizer, rec.epoch, step, ev.accuracy);
+    if (control.interrupt != nullptr && control.interrupt->signal() != 0 && rec.epoch < c.epochs) {
+      result.interrupted_by = control.interrupt->signal();
+      result.steps = step;
+      return result;
     }
-    save(last, epoch + 1);
   }
-  const EvalResult final_eval = evaluate(*model, splits.test, stats, c.eval_batch_size);
-  result.final_test_accuracy = final_eval.accuracy;
-  result.best_test_accuracy = best_acc;
+  // The last epoch's evaluation is the final one; a resumed run that had no epoch left to train
+  // evaluates its model once.
+  result.final_test_accuracy =
+      result.epochs.empty() ? evaluate(*model, splits.test, stats, c.eval_batch_size).accuracy
+                            : result.epochs.back().test_accuracy;
+  result.best_test_accuracy = checkpointer.best_accuracy();
   return result;
 }
 

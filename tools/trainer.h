@@ -20,6 +20,7 @@
 
 #include "datasets/dataset.h"
 #include "layers/module.h"
+#include "tools/run_recorder.h"
 #include "tools/train_config.h"
 
 namespace normlab {
@@ -34,18 +35,25 @@ struct EvalResult {
 EvalResult evaluate(Module& model, const Dataset& d, const ChannelStats& stats,
                     std::int64_t batch_size);
 
-struct EpochRecord {
-  std::int64_t epoch = 0;
-  double lr = 0, train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
-  double seconds = 0;
-};
-
 struct TrainResult {
   std::vector<EpochRecord> epochs;  // the epochs this call ran
   double final_test_accuracy = 0.0;
   double best_test_accuracy = 0.0;
   std::string run_dir;
-  bool stopped = false;  // --stop-after-steps ended the run before its last epoch
+  bool stopped = false;    // --stop-after-steps ended the run before its last epoch
+  int interrupted_by = 0;  // SIGINT or SIGTERM ended it (after a step and its checkpoint)
+  std::int64_t steps = 0;  // steps done when the call returned
+};
+
+// How this process runs the training, beyond what the run itself is (TrainConfig).
+struct RunControl {
+  const class InterruptHandler* interrupt = nullptr;  // checked after every step
+  bool detect_anomaly = false;                        // tools/anomaly.h on every step
+  // Test hooks, from the environment of `normlab train` (tests/tools/test_crash.sh):
+  // NORMLAB_TEST_STEP_DELAY_MS sleeps after every step, NORMLAB_TEST_CHECKPOINT_DELAY_MS halfway
+  // through writing every checkpoint, so a test can kill the process at those points.
+  int step_delay_ms = 0;
+  int checkpoint_delay_ms = 0;
 };
 
 // The model a config describes, on data with the given channels and size.
@@ -56,7 +64,10 @@ std::unique_ptr<Module> build_model(const TrainConfig& c, std::int64_t in_channe
 // Applies the subset options of c to the loaded splits.
 DatasetSplits select_subsets(DatasetSplits splits, const TrainConfig& c);
 
-// Trains as c says on the given splits. resume: continue from <run>/last.safetensors.
-TrainResult train(const TrainConfig& c, const DatasetSplits& splits, bool resume);
+// Trains as c says on the given splits. resume: continue from <run>/last.safetensors. A step whose
+// loss is not finite stops the run with a ValueError naming the step, before its update, so
+// last.safetensors stays the last good checkpoint.
+TrainResult train(const TrainConfig& c, const DatasetSplits& splits, bool resume,
+                  const RunControl& control = {});
 
 }  // namespace normlab

@@ -1,6 +1,7 @@
 // [meta] tests of the tester: gradcheck must fail, with a located message, when a backward is
 // wrong, including errors that a Σy objective cannot see.
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
@@ -133,4 +134,76 @@ TEST_CASE("gradcheck rejects float32 inputs and non-leaf inputs", "[meta][gradch
   Rng rng(65);
   const Variable nonleaf = exp(leaf({2}, rng));
   REQUIRE_THROWS_AS(gradcheck([](const auto& in) { return exp(in[0]); }, {nonleaf}), ValueError);
+}
+
+TEST_CASE("gradcheck checks a seeded random subset of a large input", "[meta][gradcheck]") {
+  // 6×8 = 48 elements, max_elements 10: exactly 10 distinct elements per input are checked. With
+  // the all-wrong backward (factor 1) every checked element is a mismatch, so the mismatches list
+  // the subset itself.
+  Rng rng(66);
+  const Variable x = leaf({6, 8}, rng);
+  GradcheckOptions subset = tight();
+  subset.max_elements = 10;
+  const auto wrong = [](const auto& in) { return square(in[0], 1.0); };
+  const auto subset_of = [](const GradcheckReport& r) {
+    std::set<std::vector<std::int64_t>> s;
+    for (const GradcheckMismatch& m : r.mismatches) {
+      s.insert(m.index);
+    }
+    return s;
+  };
+
+  const GradcheckReport a = gradcheck(wrong, {x}, subset);
+  REQUIRE(a.checked == 10);
+  REQUIRE(a.mismatches.size() == 10);
+  REQUIRE(subset_of(a).size() == 10);  // no element drawn twice
+
+  const GradcheckReport again = gradcheck(wrong, {x}, subset);
+  REQUIRE(subset_of(again) == subset_of(a));  // same seed, same subset
+
+  subset.seed = 7;
+  const GradcheckReport other = gradcheck(wrong, {x}, subset);
+  REQUIRE(other.checked == 10);
+  REQUIRE(subset_of(other) != subset_of(a));  // another seed draws another subset
+  REQUIRE_THAT(other.worst(), Contains("10 of 10") && Contains("seed 7"));
+
+  const GradcheckReport right =
+      gradcheck([](const auto& in) { return square(in[0], 2.0); }, {x}, subset);
+  INFO(right.worst());
+  REQUIRE(right.ok());
+  REQUIRE(right.checked == 10);
+}
+
+TEST_CASE("gradcheck's subset covers every input of the call and finds a single wrong element",
+          "[meta][gradcheck]") {
+  // Two inputs of 12 elements each, max_elements 12 for the first check (exhaustive, control) and
+  // 11 (subset) for the rest. The one wrong element ([1, 2]) is found whenever the subset draws it,
+  // and over a few seeds it must be both drawn and missed: the subset is neither fixed nor full.
+  Rng rng(67);
+  const Variable x = leaf({3, 4}, rng);
+  const auto f = [](const auto& in) {
+    return make_output(mul_scalar_forward(in[0].data(), 3.0),
+                       std::make_shared<OneWrongElementNode>(), {in[0]});
+  };
+  GradcheckOptions o = tight();
+  o.max_elements = 12;
+  REQUIRE(gradcheck(f, {x}, o).mismatches.size() == 1);
+  o.max_elements = 11;
+  int found = 0, missed = 0;
+  for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+    o.seed = seed;
+    const GradcheckReport r = gradcheck(f, {x}, o);
+    REQUIRE(r.checked == 11);
+    (r.ok() ? missed : found) += 1;
+  }
+  REQUIRE(found > 0);
+  REQUIRE(missed > 0);
+
+  const Variable y = leaf({4, 5}, rng);
+  o.max_elements = 3;
+  const GradcheckReport two =
+      gradcheck([](const auto& in) { return add(mul(in[0], in[0]), sum(in[1])); }, {x, y}, o);
+  INFO(two.worst());
+  REQUIRE(two.ok());
+  REQUIRE(two.checked == 6);  // 3 per input
 }

@@ -49,7 +49,7 @@ TEST_CASE("Sequential names children by index and chains forward and forward_no_
   REQUIRE(y.shape() == Shape{2, 5});
   REQUIRE(max_abs_diff(y, net.forward(Variable(x)).data()) == 0.0);
   REQUIRE(net.to_string().find("(1): MaxPool2d(kernel_size=2") != std::string::npos);
-  REQUIRE(&net[2] != nullptr);
+  REQUIRE_NOTHROW(net[2]);
   REQUIRE_THROWS_AS(net[4], ValueError);
   REQUIRE_THROWS_AS(net.add(nullptr), ValueError);
   Sequential empty;

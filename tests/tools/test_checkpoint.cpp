@@ -112,6 +112,7 @@ TrainingState sample_state() {
   loader.normal();  // a spare normal in the state too
   return {.epoch = 3,
           .step = 17,
+          .best_test_accuracy = 0.1 + 0.2,  // 0.30000000000000004: needs all 17 digits
           .rng_states = {{"init", Rng(1).state()}, {"loader", loader.state()}},
           .config_json = R"({"model": "tiny", "lr": 0.01, "norm": "bn"})"};
 }
@@ -132,6 +133,7 @@ TEST_CASE("checkpoint round trip: same outputs, same state, same continuation", 
   const TrainingState loaded = load_checkpoint(dir.file("run.ckpt"), resumed, resumed_opt);
   CHECK(loaded.epoch == 3);
   CHECK(loaded.step == 17);
+  CHECK(loaded.best_test_accuracy == saved.best_test_accuracy);
   CHECK(loaded.config_json == saved.config_json);
   REQUIRE(loaded.rng_states == saved.rng_states);
   Rng a(0);
@@ -277,6 +279,13 @@ TEST_CASE("checkpoint mismatches name the first mismatching tensor", "[checkpoin
     REQUIRE_THROWS_WITH(load_checkpoint(dir.file("meta.ckpt"), model, opt),
                         Contains("'step' = 'x'"));
     meta["step"] = "4";
+    write_safetensors(dir.file("meta.ckpt"), tensors, meta);
+    REQUIRE(load_checkpoint(dir.file("meta.ckpt"), model, opt).best_test_accuracy == 0.0);
+    meta["best_test_accuracy"] = "1.25";
+    write_safetensors(dir.file("meta.ckpt"), tensors, meta);
+    REQUIRE_THROWS_WITH(load_checkpoint(dir.file("meta.ckpt"), model, opt),
+                        Contains("'best_test_accuracy' = '1.25'"));
+    meta["best_test_accuracy"] = "0.5";
     meta["rng.loader"] = "not a state";
     write_safetensors(dir.file("meta.ckpt"), tensors, meta);
     REQUIRE_THROWS_WITH(load_checkpoint(dir.file("meta.ckpt"), model, opt),
@@ -293,6 +302,9 @@ TEST_CASE("save_checkpoint rejects bad input and keeps the old file", "[checkpoi
   bad_config.config_json = "{lr: 0.1";
   REQUIRE_THROWS_AS(save_checkpoint(dir.file("run.ckpt"), model, opt, bad_config), ValueError);
   REQUIRE_THROWS_AS(save_checkpoint(dir.file("run.ckpt"), model, opt, {.epoch = -1}), ValueError);
+  REQUIRE_THROWS_WITH(
+      save_checkpoint(dir.file("run.ckpt"), model, opt, {.best_test_accuracy = 1.5}),
+      Catch::Contains("best test accuracy 1.5"));
   REQUIRE_THROWS_AS(save_checkpoint(dir.file("no/dir/run.ckpt"), model, opt, {}), IoError);
   REQUIRE(load_checkpoint(dir.file("run.ckpt"), model, opt).epoch == 1);
 }

@@ -106,9 +106,14 @@ TEST_CASE("train: a run resumed from its epoch checkpoint ends with the same wei
   part.stop_after_steps = 8;
   train(part, data, false);
   part.stop_after_steps = 0;
+  fs::remove(tmp / "part" / "metrics_epochs.csv");  // the best accuracy comes from the checkpoint
   const TrainResult resumed = train(part, data, true);
   REQUIRE(resumed.epochs.size() == 1);
   require_same_tensors(weights(tmp / "full"), weights(tmp / "part"));
+  REQUIRE(resumed.best_test_accuracy == r.best_test_accuracy);
+  REQUIRE(resumed.best_test_accuracy ==
+          std::max(r.epochs[0].test_accuracy, r.epochs[1].test_accuracy));
+  REQUIRE(resumed.final_test_accuracy == r.epochs[1].test_accuracy);
 }
 
 TEST_CASE("train: a run killed mid-epoch and resumed ends with the same weights",

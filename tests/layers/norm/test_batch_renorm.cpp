@@ -36,7 +36,7 @@ TEST_CASE("batch_renorm backward matches central differences where r and d are c
     brn.running_std().set({c}, c % 2 == 0 ? 0.01 : 100.0);     // r at r_max or at 1/r_max
     brn.running_mean().set({c}, c % 2 == 0 ? -50.0 : 1000.0);  // |d| ≥ 10 before clipping
   }
-  auto f = [&](const std::vector<Variable>& in) {
+  auto f = [&, d_max = d_max, r_max = r_max](const std::vector<Variable>& in) {
     return batch_renorm_train(in[0], in[1], in[2], brn.running_mean(), brn.running_std(), r_max,
                               d_max, 1e-5);
   };

@@ -30,7 +30,7 @@ TEST_CASE("group_norm backward matches central differences", "[group_norm][gradc
   GroupNorm gn(G, C, {.eps = eps, .dtype = DType::f64});
   randomize(gn.weight(), rng);
   randomize(gn.bias(), rng, 0.0);
-  auto loss = [&](const std::vector<Variable>& in) {
+  auto loss = [&, G = G, eps = eps](const std::vector<Variable>& in) {
     return group_norm(in[0], G, in[1], in[2], eps);
   };
   const GradcheckReport r =

@@ -27,7 +27,7 @@ TEST_CASE("layer_norm backward matches central differences", "[layer_norm][gradc
   LayerNorm ln(normalized, {.eps = eps, .dtype = DType::f64});
   randomize(ln.weight(), rng);
   randomize(ln.bias(), rng, 0.0);
-  auto f = [&](const std::vector<Variable>& in) {
+  auto f = [&, eps = eps, normalized = normalized](const std::vector<Variable>& in) {
     return layer_norm(in[0], normalized, in[1], in[2], eps);
   };
   const GradcheckReport r =

@@ -1,0 +1,109 @@
+#include "tools/train_step.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "autograd/engine.h"
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "core/tensor_math.h"
+#include "tools/anomaly.h"
+
+namespace normlab {
+
+namespace {
+
+double l2(const Tensor& t) {
+  return std::sqrt(dot_all(t, t));
+}
+
+// ‖w‖, ‖∂L/∂w‖ and ‖Δw‖/‖w‖ of every parameter, given the values before the update.
+std::vector<ParamStats> measure(const std::vector<OptimParam>& params,
+                                const std::vector<Tensor>& before) {
+  std::vector<ParamStats> stats;
+  stats.reserve(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const OptimParam& p = params[i];
+    Tensor delta = p.variable->data().clone();
+    add_(delta, before[i], -1.0);
+    const double w = l2(before[i]);
+    stats.push_back({.name = p.name,
+                     .weight_norm = w,
+                     .grad_norm = p.variable->grad().defined() ? l2(p.variable->grad()) : 0.0,
+                     .update_ratio = w > 0 ? l2(delta) / w : 0.0});
+  }
+  return stats;
+}
+
+}  // namespace
+
+std::int64_t count_correct(const Tensor& logits, const Tensor& labels,
+                           std::vector<std::vector<std::int64_t>>* confusion) {
+  const Tensor l = logits.to(DType::f32).contiguous();
+  const auto v = l.data<float>();
+  const auto y = labels.data<std::int64_t>();
+  const std::int64_t n = l.dim(0);
+  const std::int64_t K = l.dim(1);
+  std::int64_t correct = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::int64_t best = 0;
+    for (std::int64_t k = 1; k < K; ++k) {
+      if (v[static_cast<std::size_t>(i * K + k)] > v[static_cast<std::size_t>(i * K + best)]) {
+        best = k;
+      }
+    }
+    const std::int64_t t = y[static_cast<std::size_t>(i)];
+    correct += best == t ? 1 : 0;
+    if (confusion != nullptr) {
+      ++(*confusion)[static_cast<std::size_t>(t)][static_cast<std::size_t>(best)];
+    }
+  }
+  return correct;
+}
+
+StepResult train_step(Module& model, Optimizer& optimizer, const Batch& batch, double lr,
+                      bool measure_params, AnomalyDetector* anomaly) {
+  optimizer.set_lr(lr);
+  const Variable logits = model.forward(Variable(batch.images));
+  const Variable loss = cross_entropy(logits, batch.labels);
+  StepResult r;
+  r.loss = loss.data().item();
+  r.images = batch.labels.numel();
+  if (anomaly != nullptr) {
+    anomaly->check_forward(loss.data(), "the loss", "cross_entropy");
+  }
+  if (!std::isfinite(r.loss)) {
+    return r;  // no backward, no update: the weights stay those of the last good step
+  }
+  optimizer.zero_grad();
+  run_backward(loss, Tensor(), false, anomaly != nullptr ? &anomaly->backward_observer() : nullptr);
+  std::vector<Tensor> before;
+  if (measure_params) {
+    for (const OptimParam& p : optimizer.params()) {
+      before.push_back(p.variable->data().clone());
+    }
+  }
+  optimizer.step();
+  r.correct = count_correct(logits.data(), batch.labels);
+  if (measure_params) {
+    r.params = measure(optimizer.params(), before);
+  }
+  return r;
+}
+
+void EpochTally::add(const StepResult& s) {
+  loss_sum += s.loss * static_cast<double>(s.images);
+  correct += s.correct;
+  images += s.images;
+}
+
+double EpochTally::mean_loss() const noexcept {
+  return images > 0 ? loss_sum / static_cast<double>(images) : 0.0;
+}
+
+double EpochTally::accuracy() const noexcept {
+  return images > 0 ? static_cast<double>(correct) / static_cast<double>(images) : 0.0;
+}
+
+}  // namespace normlab
