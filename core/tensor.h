@@ -77,7 +77,6 @@ class Tensor {
   Tensor to(DType dtype) const;  // converted copy (this tensor if the dtype already matches)
 
   void fill_(double value);
-  void zero_() { fill_(0.0); }
   void copy_(const Tensor& src);  // same shape, any strides and dtypes; ShapeError otherwise
 
   bool shares_storage(const Tensor& other) const noexcept { return storage_ == other.storage_; }
