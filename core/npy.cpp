@@ -341,10 +341,9 @@ Tensor npy_from_bytes(std::span<const std::byte> bytes, std::string_view name) {
   const auto [h, data_offset] = parse_head(bytes, p, bytes.size(), name);
   Tensor t = Tensor::empty(h.shape, h.dtype);
   const std::size_t nbytes = bytes.size() - data_offset;
+  const std::byte* data = bytes.data() + data_offset;  // clang 14 cannot capture a binding
   if (nbytes > 0) {
-    visit_dtype(t.dtype(), [&]<class T>() {
-      std::memcpy(t.data<T>().data(), bytes.data() + data_offset, nbytes);
-    });
+    visit_dtype(t.dtype(), [&]<class T>() { std::memcpy(t.data<T>().data(), data, nbytes); });
   }
   return t;
 }
@@ -377,9 +376,10 @@ Tensor read_npy(const std::string& path) {
   // Phase 2: the size is proven to match the file; allocate and read the data in place.
   Tensor t = Tensor::empty(h.shape, h.dtype);
   const auto nbytes = static_cast<std::size_t>(total - data_offset);
+  const auto data_start = data_offset;  // clang 14 cannot capture a binding
   if (nbytes > 0) {
     visit_dtype(t.dtype(), [&]<class T>() {
-      read_at(reinterpret_cast<std::byte*>(t.data<T>().data()), data_offset, nbytes);
+      read_at(reinterpret_cast<std::byte*>(t.data<T>().data()), data_start, nbytes);
     });
   }
   return t;

@@ -125,18 +125,18 @@ T* Tensor::data_ptr() {
 
 template <class T>
 const T* Tensor::data_ptr() const {
-  return const_cast<Tensor*>(this)->data_ptr<T>();  // NOLINT
+  return const_cast<Tensor*>(this)->data_ptr<T>();
 }
 
 template <class T>
 T& Tensor::at(const std::vector<std::int64_t>& index) {
   check_dtype(dtype_of<T>());
-  return reinterpret_cast<T*>(storage_->data())[linear_offset(index)];  // NOLINT
+  return reinterpret_cast<T*>(storage_->data())[linear_offset(index)];
 }
 
 template <class T>
 const T& Tensor::at(const std::vector<std::int64_t>& index) const {
-  return const_cast<Tensor*>(this)->at<T>(index);  // NOLINT
+  return const_cast<Tensor*>(this)->at<T>(index);
 }
 
 }  // namespace normlab
