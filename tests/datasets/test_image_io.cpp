@@ -63,7 +63,7 @@ TEST_CASE("the preview grid shows both images and a label", "[preview]") {
   o.augment.crop_padding = 2;
   const Image img = render_preview(d, {0, 2}, o);
   REQUIRE(img.C == 3);
-  REQUIRE(img.W >= std::int64_t{2} * (2 * 4 * 5));
+  REQUIRE(img.W >= std::int64_t{2} * 2 * 4 * 5);
   // The stored image of sample 0 is white at its scaled top-left corner: x = 6, y = 6 + 12 + 6.
   const std::int64_t y0 = 24;
   const std::int64_t x0 = 6;
