@@ -11,7 +11,9 @@
 #include "core/threads.h"
 #include "tools/commands.h"
 
-int main(int argc, char** argv) {
+// Building the command tree throws only on a programming error (a duplicate option name), which
+// should end the program loudly; parsing and running the command are caught below.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): see above
   CLI::App app{"normlab: normalization layers, their gradients, and tiny CNNs on a CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "normlab 0.1.0");
