@@ -53,17 +53,6 @@ bool Variable::requires_grad() const {
   return impl_->requires_grad;
 }
 
-void Variable::set_requires_grad(bool on) {
-  check(impl_);
-  if (impl_->grad_fn) {
-    throw ValueError("variable: requires_grad can only be changed on a leaf");
-  }
-  if (on && !is_floating(impl_->data.dtype())) {
-    throw DTypeError("variable: only float32 and float64 tensors can require a gradient");
-  }
-  impl_->requires_grad = on;
-}
-
 const std::shared_ptr<Node>& Variable::grad_fn() const {
   check(impl_);
   return impl_->grad_fn;

@@ -34,7 +34,6 @@ class Variable {
   void set_grad(Tensor grad);
   void zero_grad();  // drops the gradient (like PyTorch's set_to_none)
   bool requires_grad() const;
-  void set_requires_grad(bool on);  // leaves only
   const std::shared_ptr<Node>& grad_fn() const;
   bool is_leaf() const { return grad_fn() == nullptr; }
 

@@ -23,7 +23,7 @@ namespace {
 static_assert(std::endian::native == std::endian::little,
               "safetensors stores little-endian data; this host needs byte swapping added");
 
-using json = nlohmann::json;
+using Json = nlohmann::json;
 using ByteSink = std::function<void(std::span<const std::byte>)>;
 
 struct DTypeCode {
@@ -56,14 +56,13 @@ std::optional<DType> dtype_of_code(std::string_view code) {
 }
 
 std::byte* bytes_of(Tensor& t) {
-  return visit_dtype(t.dtype(), [&]<class T>() {
-    return reinterpret_cast<std::byte*>(t.data<T>().data());
-  });  // NOLINT
+  return visit_dtype(t.dtype(),
+                     [&]<class T>() { return reinterpret_cast<std::byte*>(t.data<T>().data()); });
 }
 
 const std::byte* bytes_of(const Tensor& t) {
   return bytes_of(const_cast<Tensor&>(t));
-}  // NOLINT
+}
 
 std::uint64_t nbytes_of(const Tensor& t) {
   return static_cast<std::uint64_t>(t.numel()) * dtype_size(t.dtype());
@@ -93,7 +92,7 @@ Layout plan(std::string_view where, const TensorMap& tensors, const MetadataMap&
   std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
     return dtype_size(a.second.dtype()) > dtype_size(b.second.dtype());
   });
-  json header = json::object();
+  Json header = Json::object();
   if (!metadata.empty()) {
     header["__metadata__"] = metadata;
   }
@@ -108,7 +107,7 @@ Layout plan(std::string_view where, const TensorMap& tensors, const MetadataMap&
   }
   try {
     layout.header = header.dump();
-  } catch (const json::exception& e) {
+  } catch (const Json::exception& e) {
     throw ValueError(fmt::format(
         "safetensors: {}: a tensor name or metadata is not valid UTF-8 ({})", where, e.what()));
   }
@@ -173,7 +172,7 @@ std::uint64_t header_length(std::string_view source, std::span<const std::byte> 
 }
 
 // buffer_start: the file offset of the buffer (8 + N); buffer_size: its length in bytes.
-Entry parse_entry(std::string_view source, const std::string& name, const json& v,
+Entry parse_entry(std::string_view source, const std::string& name, const Json& v,
                   std::uint64_t buffer_start, std::uint64_t buffer_size) {
   if (!v.is_object()) {
     fail_entry(source, name, "entry is not a JSON object");
@@ -199,7 +198,7 @@ Entry parse_entry(std::string_view source, const std::string& name, const json& 
     fail_entry(source, name, "missing or non-array 'shape'");
   }
   std::uint64_t numel = 1;
-  for (const json& d : v["shape"]) {
+  for (const Json& d : v["shape"]) {
     if (!d.is_number_unsigned() ||
         d.get<std::uint64_t>() > std::uint64_t{std::numeric_limits<std::int64_t>::max()}) {
       fail_entry(source, name,
@@ -215,7 +214,7 @@ Entry parse_entry(std::string_view source, const std::string& name, const json& 
     numel *= dim;
     e.shape.push_back(static_cast<std::int64_t>(dim));
   }
-  const json* off = v.contains("data_offsets") ? &v["data_offsets"] : nullptr;
+  const Json* off = v.contains("data_offsets") ? &v["data_offsets"] : nullptr;
   if (off == nullptr || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
       !(*off)[1].is_number_unsigned()) {
     fail_entry(source, name, "'data_offsets' is not a pair of non-negative integers");
@@ -240,10 +239,10 @@ Entry parse_entry(std::string_view source, const std::string& name, const json& 
 Header parse_header(std::string_view source, std::string_view text, std::uint64_t buffer_size) {
   Header h;
   h.buffer_start = 8 + text.size();
-  json j;
+  Json j;
   try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
+    j = Json::parse(text);
+  } catch (const Json::parse_error& e) {
     fail(source, fmt::format("header is not valid JSON at byte {}: {}", 8 + e.byte - 1, e.what()));
   }
   if (!j.is_object()) {
@@ -315,7 +314,7 @@ std::vector<std::byte> safetensors_to_bytes(const TensorMap& tensors, const Meta
 Safetensors safetensors_from_bytes(std::span<const std::byte> bytes, std::string_view name) {
   const std::uint64_t n =
       header_length(name, bytes.first(std::min<std::size_t>(8, bytes.size())), bytes.size());
-  const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), n);  // NOLINT
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), n);
   const Header h = parse_header(name, text, bytes.size() - 8 - n);
   Safetensors out{.tensors = {}, .metadata = h.metadata};
   for (const Entry& e : h.entries) {
@@ -335,7 +334,7 @@ Safetensors read_safetensors(const std::string& path) {
   }
   std::array<std::byte, 8> first{};
   in.read(reinterpret_cast<char*>(first.data()),
-          static_cast<std::streamsize>(std::min<std::uint64_t>(8, size)));  // NOLINT
+          static_cast<std::streamsize>(std::min<std::uint64_t>(8, size)));
   const std::uint64_t n = header_length(path, first, size);
   std::string text(n, '\0');
   if (!in.read(text.data(), static_cast<std::streamsize>(n))) {
@@ -347,7 +346,7 @@ Safetensors read_safetensors(const std::string& path) {
   for (const Entry& e : h.entries) {  // in buffer order: one forward pass over the file
     Tensor t = Tensor::empty(e.shape, e.dtype);
     if (!in.read(reinterpret_cast<char*>(bytes_of(t)),
-                 static_cast<std::streamsize>(e.end - e.begin))) {  // NOLINT
+                 static_cast<std::streamsize>(e.end - e.begin))) {
       fail(path,
            fmt::format("tensor '{}' truncated at byte {} (the file shrank while reading?)", e.name,
                        h.buffer_start + e.begin + static_cast<std::uint64_t>(in.gcount())));

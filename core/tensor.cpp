@@ -173,14 +173,14 @@ std::int64_t Tensor::linear_offset(const std::vector<std::int64_t>& index) const
 double Tensor::get(const std::vector<std::int64_t>& index) const {
   const std::int64_t off = linear_offset(index);
   return visit_dtype(dtype_, [&]<class T>() -> double {
-    return static_cast<double>(reinterpret_cast<const T*>(storage_->data())[off]);  // NOLINT
+    return static_cast<double>(reinterpret_cast<const T*>(storage_->data())[off]);
   });
 }
 
 void Tensor::set(const std::vector<std::int64_t>& index, double value) {
   const std::int64_t off = linear_offset(index);
   visit_dtype(dtype_, [&]<class T>() {
-    reinterpret_cast<T*>(storage_->data())[off] = static_cast<T>(value);  // NOLINT
+    reinterpret_cast<T*>(storage_->data())[off] = static_cast<T>(value);
   });
 }
 
@@ -329,7 +329,7 @@ Tensor Tensor::to(DType dtype) const {
 
 void Tensor::fill_(double value) {
   visit_dtype(dtype_, [&]<class T>() {
-    T* base = reinterpret_cast<T*>(storage_->data());  // NOLINT
+    T* base = reinterpret_cast<T*>(storage_->data());
     const T v = static_cast<T>(value);
     for_each_run(shape_, strides_, offset_, strides_, offset_,
                  [&](std::int64_t s, std::int64_t, std::int64_t n, std::int64_t si, std::int64_t) {
@@ -346,9 +346,9 @@ void Tensor::copy_(const Tensor& src) {
                                  normlab::to_string(shape_), normlab::to_string(src.shape_)));
   }
   visit_dtype(dtype_, [&]<class D>() {
-    D* dst = reinterpret_cast<D*>(storage_->data());  // NOLINT
+    D* dst = reinterpret_cast<D*>(storage_->data());
     visit_dtype(src.dtype_, [&]<class S>() {
-      const S* s = reinterpret_cast<const S*>(src.storage_->data());  // NOLINT
+      const S* s = reinterpret_cast<const S*>(src.storage_->data());
       strided_copy(s, shape_, src.strides_, src.offset_, dst, strides_, offset_);
     });
   });

@@ -77,7 +77,6 @@ class Tensor {
   Tensor to(DType dtype) const;  // converted copy (this tensor if the dtype already matches)
 
   void fill_(double value);
-  void zero_() { fill_(0.0); }
   void copy_(const Tensor& src);  // same shape, any strides and dtypes; ShapeError otherwise
 
   bool shares_storage(const Tensor& other) const noexcept { return storage_ == other.storage_; }
@@ -129,18 +128,18 @@ T* Tensor::data_ptr() {
 
 template <class T>
 const T* Tensor::data_ptr() const {
-  return const_cast<Tensor*>(this)->data_ptr<T>();  // NOLINT
+  return const_cast<Tensor*>(this)->data_ptr<T>();
 }
 
 template <class T>
 T& Tensor::at(const std::vector<std::int64_t>& index) {
   check_dtype(dtype_of<T>());
-  return reinterpret_cast<T*>(storage_->data())[linear_offset(index)];  // NOLINT
+  return reinterpret_cast<T*>(storage_->data())[linear_offset(index)];
 }
 
 template <class T>
 const T& Tensor::at(const std::vector<std::int64_t>& index) const {
-  return const_cast<Tensor*>(this)->at<T>(index);  // NOLINT
+  return const_cast<Tensor*>(this)->at<T>(index);
 }
 
 }  // namespace normlab

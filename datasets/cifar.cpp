@@ -13,7 +13,7 @@ namespace normlab {
 
 namespace {
 
-constexpr std::int64_t kPixels = 3 * 32 * 32;
+constexpr std::int64_t kPixels = std::int64_t{3} * 32 * 32;
 
 struct CifarLayout {
   std::string_view name;  // "cifar10"

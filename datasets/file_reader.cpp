@@ -200,7 +200,10 @@ std::vector<TarEntry> read_tar(std::string_view op, const std::filesystem::path&
     }
     std::string name = tar_string(h.data(), 100);
     if (std::memcmp(h.data() + 257, "ustar\0", 6) == 0 && h[345] != 0) {
-      name = tar_string(h.data() + 345, 155) + "/" + name;  // POSIX prefix field
+      std::string prefix = tar_string(h.data() + 345, 155);  // POSIX prefix field
+      prefix += '/';
+      prefix += name;
+      name = std::move(prefix);
     }
     if (!next_name.empty()) {
       name = std::move(next_name);

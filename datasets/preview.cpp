@@ -73,7 +73,7 @@ std::int64_t draw_text(Image& canvas, std::int64_t x, std::int64_t y, std::strin
                                         nullptr, vbuf.data(), static_cast<int>(vbuf.size()));
   for (int q = 0; q < quads; ++q) {
     float v[4][4];
-    std::memcpy(v, vbuf.data() + q * 64, sizeof(v));
+    std::memcpy(v, vbuf.data() + static_cast<std::ptrdiff_t>(q) * 64, sizeof(v));
     const auto qx0 = static_cast<std::int64_t>(std::lround(std::min(v[0][0], v[2][0])));
     const auto qx1 = static_cast<std::int64_t>(std::lround(std::max(v[0][0], v[2][0])));
     const auto qy0 = static_cast<std::int64_t>(std::lround(std::min(v[0][1], v[2][1])));

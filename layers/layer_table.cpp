@@ -4,12 +4,15 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <limits>
+#include <type_traits>
 
 #include "core/error.h"
 #include "layers/activation.h"
 #include "layers/conv2d.h"
 #include "layers/dropout.h"
 #include "layers/flatten.h"
+#include "layers/layer_util.h"
 #include "layers/linear.h"
 #include "layers/norm/batch_channel_norm.h"
 #include "layers/norm/batch_norm.h"
@@ -26,30 +29,26 @@ namespace normlab {
 
 namespace {
 
-constexpr std::array<std::string_view, kNumLayerKinds> kLayerNames{
-    "linear",
-    "conv2d",
-    "max_pool2d",
-    "avg_pool2d",
-    "global_avg_pool2d",
-    "relu",
-    "leaky_relu",
-    "gelu",
-    "dropout",
-    "flatten",
-    "identity",
-    "batch_norm",
-    "layer_norm",
-    "instance_norm",
-    "group_norm",
-    "batch_renorm",
-    "rms_norm",
-    "local_response_norm",
-    "batch_channel_norm",
-    "ws_conv2d",
-};
-static_assert(kLayerNames.size() == kNumLayerKinds, "one name per LayerKind");
-static_assert(kLayerNames.back() != "", "every LayerKind has a name");
+// Every kind the name table knows, in enum order, and its name.
+constexpr std::array<LayerKind, kNumLayerKinds> kLayerKinds = [] {
+  std::array<LayerKind, kNumLayerKinds> kinds{};
+  std::size_t i = 0;
+  for (unsigned v = 0; v <= std::numeric_limits<std::underlying_type_t<LayerKind>>::max(); ++v) {
+    if (!detail::layer_name_or_empty(static_cast<LayerKind>(v)).empty()) {
+      kinds[i++] = static_cast<LayerKind>(v);
+    }
+  }
+  return kinds;
+}();
+constexpr std::array<std::string_view, kNumLayerKinds> kLayerNames = [] {
+  std::array<std::string_view, kNumLayerKinds> names{};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    names[i] = detail::layer_name_or_empty(kLayerKinds[i]);
+  }
+  return names;
+}();
+static_assert(detail::distinct_snake_case(kLayerNames),
+              "every LayerKind needs its own snake_case name");
 
 std::unique_ptr<Module> build(LayerKind kind, OptionReader& r, DType dtype, Rng& rng) {
   switch (kind) {
@@ -215,17 +214,17 @@ std::span<const std::string_view> layer_names() {
 }
 
 std::string_view layer_name(LayerKind kind) {
-  const auto i = static_cast<std::size_t>(kind);
-  if (i >= kLayerNames.size()) {
-    throw ValueError(fmt::format("layer_name: invalid LayerKind {}", i));
+  const std::string_view name = detail::layer_name_or_empty(kind);
+  if (name.empty()) {
+    throw ValueError(fmt::format("layer_name: invalid LayerKind {}", static_cast<int>(kind)));
   }
-  return kLayerNames[i];
+  return name;
 }
 
 LayerKind layer_kind(std::string_view name) {
   for (std::size_t i = 0; i < kLayerNames.size(); ++i) {
     if (kLayerNames[i] == name) {
-      return static_cast<LayerKind>(i);
+      return kLayerKinds[i];
     }
   }
   std::string valid;

@@ -1,8 +1,9 @@
 // layers/layer_table.h: the closed, name-addressable list of layers that configs and the CLI can
-// build (ggml's op enum + name table). One enum, one name table whose size is checked against it,
-// and one switch without default in make_layer, so -Wswitch flags a kind that is not handled.
-// To add a layer: add an enumerator (and move kLastLayerKind if it is the new last), its snake_case
-// name at the same position in kLayerNames (layer_table.cpp), and its case in make_layer.
+// build (ggml's op enum + name table). One enum; its name table and make_layer are switches
+// without default, so -Wswitch (an error in the dev build) flags a kind either one misses, and
+// the count and layer_names() follow from the name table.
+// To add a layer: add an enumerator, its snake_case name in detail::layer_name_or_empty, and its
+// case in make_layer (layer_table.cpp).
 // Option keys are PyTorch's constructor keywords, e.g.
 //   make_layer("conv2d", {{"in_channels", "3"}, {"out_channels", "16"}, {"kernel_size", "3"},
 //                         {"padding", "1"}, {"bias", "false"}}, DType::f32, rng)
@@ -10,9 +11,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 #include "core/rng.h"
 #include "layers/layer_options.h"
@@ -46,8 +49,67 @@ enum class LayerKind : std::uint8_t {
   batch_channel_norm,   // num_channels*, num_groups*, eps, momentum (0.1), estimate (true)
   ws_conv2d,            // conv2d's keys, and eps (1e-5) of the weight standardization
 };
-inline constexpr LayerKind kLastLayerKind = LayerKind::ws_conv2d;
-inline constexpr std::size_t kNumLayerKinds = static_cast<std::size_t>(kLastLayerKind) + 1;
+namespace detail {
+
+// The one name table: a switch without default. "" for a value that is no LayerKind.
+constexpr std::string_view layer_name_or_empty(LayerKind kind) noexcept {
+  switch (kind) {
+    case LayerKind::linear:
+      return "linear";
+    case LayerKind::conv2d:
+      return "conv2d";
+    case LayerKind::max_pool2d:
+      return "max_pool2d";
+    case LayerKind::avg_pool2d:
+      return "avg_pool2d";
+    case LayerKind::global_avg_pool2d:
+      return "global_avg_pool2d";
+    case LayerKind::relu:
+      return "relu";
+    case LayerKind::leaky_relu:
+      return "leaky_relu";
+    case LayerKind::gelu:
+      return "gelu";
+    case LayerKind::dropout:
+      return "dropout";
+    case LayerKind::flatten:
+      return "flatten";
+    case LayerKind::identity:
+      return "identity";
+    case LayerKind::batch_norm:
+      return "batch_norm";
+    case LayerKind::layer_norm:
+      return "layer_norm";
+    case LayerKind::instance_norm:
+      return "instance_norm";
+    case LayerKind::group_norm:
+      return "group_norm";
+    case LayerKind::batch_renorm:
+      return "batch_renorm";
+    case LayerKind::rms_norm:
+      return "rms_norm";
+    case LayerKind::local_response_norm:
+      return "local_response_norm";
+    case LayerKind::batch_channel_norm:
+      return "batch_channel_norm";
+    case LayerKind::ws_conv2d:
+      return "ws_conv2d";
+  }
+  return {};
+}
+
+// Every value of the underlying type that the name table knows is a LayerKind.
+constexpr std::size_t count_layer_kinds() noexcept {
+  std::size_t n = 0;
+  for (unsigned v = 0; v <= std::numeric_limits<std::underlying_type_t<LayerKind>>::max(); ++v) {
+    n += layer_name_or_empty(static_cast<LayerKind>(v)).empty() ? 0 : 1;
+  }
+  return n;
+}
+
+}  // namespace detail
+
+inline constexpr std::size_t kNumLayerKinds = detail::count_layer_kinds();
 
 std::span<const std::string_view> layer_names();  // in enum order
 std::string_view layer_name(LayerKind kind);

@@ -1,12 +1,16 @@
-// layers/layer_util.h: small pieces the layer files share: a PyTorch-style int-or-pair size and
-// the "does input i of this node need a gradient" test every hand-written backward asks first.
+// layers/layer_util.h: small pieces the layer files share: a PyTorch-style int-or-pair size, the
+// "does input i of this node need a gradient" test every hand-written backward asks first, and the
+// check the closed name tables (LayerKind, NormKind) make on their names at compile time.
 #pragma once
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "autograd/node.h"
 
@@ -28,6 +32,23 @@ namespace detail {
 // True when input i of a recorded node receives a gradient; a backward skips the others' work.
 inline bool needs_grad(const Node& node, std::size_t i) {
   return i < node.inputs.size() && node.inputs[i].defined() && node.inputs[i].requires_grad();
+}
+
+// True when every name is a snake_case word ([a-z0-9_], starting with a letter, not ending in '_')
+// and no two are equal: what parsing a name from a config or the command line relies on.
+constexpr bool distinct_snake_case(std::span<const std::string_view> names) {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string_view n = names[i];
+    const bool word = !n.empty() && n.front() >= 'a' && n.front() <= 'z' && n.back() != '_' &&
+                      std::all_of(n.begin(), n.end(), [](char c) {
+                        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                      });
+    if (!word || std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), n) !=
+                     names.begin() + static_cast<std::ptrdiff_t>(i)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace detail

@@ -105,7 +105,7 @@ std::vector<Point> expand(const std::vector<Axis>& axes, const SweepOptions& o) 
   for (Point& p : points) {
     std::string name;
     for (const auto& [flag, v] : p.settings) {
-      name += (name.empty() ? "" : "_") + flag + "-" + v;
+      name += fmt::format("{}{}-{}", name.empty() ? "" : "_", flag, v);
       p.args.push_back("--" + flag);
       p.args.push_back(v);
     }
@@ -180,6 +180,7 @@ pid_t spawn_run(const std::string& self, const Point& p) {
   std::vector<std::string> argv_s{self, "train"};
   argv_s.insert(argv_s.end(), p.args.begin(), p.args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_s.size() + 1);
   for (std::string& s : argv_s) {
     argv.push_back(s.data());
   }

@@ -32,7 +32,9 @@ void use_fast_blas_kernels(char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// Building the command tree throws only on a programming error (a duplicate option name), which
+// should end the program loudly; parsing and running the command are caught below.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): see above
   use_fast_blas_kernels(argv);
   CLI::App app{"normlab: normalization layers, their gradients, and tiny CNNs on a CPU"};
   app.require_subcommand(1);

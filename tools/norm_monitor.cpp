@@ -1,5 +1,7 @@
 #include "tools/norm_monitor.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <limits>
 
@@ -133,7 +135,7 @@ void NormMonitor::name_layers(Module& model) {
   // Depth-first over the module tree, carrying the hierarchical prefix.
   auto visit = [&](auto&& self, Module& m, const std::string& prefix) -> void {
     for (auto& [name, child] : m.named_children()) {
-      const std::string full = prefix.empty() ? name : prefix + "." + name;
+      const std::string full = prefix.empty() ? name : fmt::format("{}.{}", prefix, name);
       if (auto* mn = dynamic_cast<MonitoredNorm*>(child)) {
         mn->stats().layer = full;
       }

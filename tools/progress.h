@@ -13,7 +13,6 @@ namespace normlab {
 class Progress {
  public:
   Progress(bool want_bar, std::int64_t log_every);
-  bool is_bar() const noexcept { return bar_; }
 
   void start_epoch(std::int64_t epoch, std::int64_t epochs, std::int64_t steps, std::int64_t first);
   // After step `step` (0-based within the epoch) with running averages of loss and accuracy.

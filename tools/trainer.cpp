@@ -67,7 +67,8 @@ std::unique_ptr<LrSchedule> make_schedule(const TrainConfig& c, std::int64_t ste
   } else {
     s = std::make_unique<CosineLr>(lr, std::max<std::int64_t>(total, 1));
   }
-  const auto warmup = static_cast<std::int64_t>(std::llround(c.warmup_epochs * steps_per_epoch));
+  const auto warmup = static_cast<std::int64_t>(
+      std::llround(c.warmup_epochs * static_cast<double>(steps_per_epoch)));
   if (warmup > 0) {
     s = std::make_unique<WarmupLr>(std::move(s), warmup, 0.1);
   }

@@ -123,7 +123,7 @@ Tensor binary_forward(std::string_view op, const Tensor& a, const Tensor& b, Ker
 // The broadcast shape of a and b, which dy must have.
 Shape check_binary_grad(std::string_view op, const Tensor& dy, const Shape& a_shape,
                         const Shape& b_shape) {
-  const Shape shape = broadcast_shapes(op, a_shape, b_shape);
+  Shape shape = broadcast_shapes(op, a_shape, b_shape);
   if (dy.shape() != shape) {
     throw ShapeError(fmt::format("{}: dy does not have the broadcast shape (dy: {}, a: {}, b: {})",
                                  op, to_string(dy.shape()), to_string(a_shape),

@@ -75,10 +75,10 @@ MatmulDims matmul_dims(std::string_view op, const Tensor& a, const Tensor& b) {
 template <class T>
 void matmul_forward(const GemmOperand& a, const GemmOperand& b, const MatmulDims& d, T* y) {
   const T* A = a.t.data_ptr<T>();
-  const T* Bm = b.t.data_ptr<T>();
+  const T* B = b.t.data_ptr<T>();
   for (std::int64_t i = 0; i < d.B; ++i) {
     gemm<T>(a.trans, b.trans, d.M, d.N, d.K, T{1}, A + i * a.batch_stride, a.ld,
-            Bm + i * b.batch_stride, b.ld, T{0}, y + i * d.M * d.N, d.N);
+            B + i * b.batch_stride, b.ld, T{0}, y + i * d.M * d.N, d.N);
   }
 }
 
@@ -89,12 +89,12 @@ template <class T>
 void matmul_backward(const T* dy, const GemmOperand& a, const GemmOperand& b, const MatmulDims& d,
                      bool a_batched, bool b_batched, T* da, T* db) {
   const T* A = a.t.data_ptr<T>();
-  const T* Bm = b.t.data_ptr<T>();
+  const T* B = b.t.data_ptr<T>();
   for (std::int64_t i = 0; i < d.B; ++i) {
     const T* dy_i = dy + i * d.M * d.N;
     if (da != nullptr) {
       const T beta = a_batched || i == 0 ? T{0} : T{1};
-      gemm<T>(false, !b.trans, d.M, d.K, d.N, T{1}, dy_i, d.N, Bm + i * b.batch_stride, b.ld, beta,
+      gemm<T>(false, !b.trans, d.M, d.K, d.N, T{1}, dy_i, d.N, B + i * b.batch_stride, b.ld, beta,
               da + (a_batched ? i * d.M * d.K : 0), d.K);
     }
     if (db != nullptr) {

@@ -4,9 +4,9 @@
 #include <fmt/format.h>
 
 #include <array>
-#include <utility>
 
 #include "core/error.h"
+#include "layers/layer_util.h"
 #include "layers/norm/batch_channel_norm.h"
 #include "layers/norm/batch_norm.h"
 #include "layers/norm/batch_renorm.h"
@@ -17,42 +17,45 @@ namespace normlab {
 
 namespace {
 
-constexpr std::array<std::pair<NormKind, std::string_view>, kNumNormKinds> kNormKindNames{{
-    {NormKind::none, "none"},
-    {NormKind::batch, "batch"},
-    {NormKind::group, "group"},
-    {NormKind::layer, "layer"},
-    {NormKind::instance, "instance"},
-    {NormKind::batch_renorm, "batch_renorm"},
-    {NormKind::batch_channel, "batch_channel"},
-    {NormKind::ws_group, "ws_group"},
-}};
-static_assert(kNormKindNames.size() == static_cast<std::size_t>(NormKind::ws_group) + 1,
-              "every NormKind needs a name");
+// Every kind the name table knows, in enum order.
+constexpr std::array<NormKind, kNumNormKinds> kAllNormKinds = [] {
+  std::array<NormKind, kNumNormKinds> kinds{};
+  std::size_t i = 0;
+  for (unsigned v = 0; v <= std::numeric_limits<std::underlying_type_t<NormKind>>::max(); ++v) {
+    if (!detail::norm_kind_name_or_empty(static_cast<NormKind>(v)).empty()) {
+      kinds[i++] = static_cast<NormKind>(v);
+    }
+  }
+  return kinds;
+}();
 
-constexpr std::array<NormKind, kNumNormKinds> kAllNormKinds{
-    NormKind::none,     NormKind::batch,        NormKind::group,         NormKind::layer,
-    NormKind::instance, NormKind::batch_renorm, NormKind::batch_channel, NormKind::ws_group,
-};
+constexpr std::array<std::string_view, kNumNormKinds> kNormKindNames = [] {
+  std::array<std::string_view, kNumNormKinds> names{};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    names[i] = detail::norm_kind_name_or_empty(kAllNormKinds[i]);
+  }
+  return names;
+}();
+static_assert(detail::distinct_snake_case(kNormKindNames),
+              "every NormKind needs its own snake_case name");
 
 }  // namespace
 
 std::string_view norm_kind_name(NormKind kind) {
-  for (const auto& [k, name] : kNormKindNames) {
-    if (k == kind) {
-      return name;
-    }
+  const std::string_view name = detail::norm_kind_name_or_empty(kind);
+  if (name.empty()) {
+    throw ValueError(fmt::format("norm_kind: invalid NormKind value {}", static_cast<int>(kind)));
   }
-  throw ValueError(fmt::format("norm_kind: invalid NormKind value {}", static_cast<int>(kind)));
+  return name;
 }
 
 NormKind parse_norm_kind(std::string_view name) {
   std::string valid;
-  for (const auto& [kind, n] : kNormKindNames) {
-    if (n == name) {
-      return kind;
+  for (std::size_t i = 0; i < kNumNormKinds; ++i) {
+    if (kNormKindNames[i] == name) {
+      return kAllNormKinds[i];
     }
-    valid += fmt::format("{}{}", valid.empty() ? "" : ", ", n);
+    valid += fmt::format("{}{}", valid.empty() ? "" : ", ", kNormKindNames[i]);
   }
   throw ValueError(fmt::format("norm_kind: unknown normalization '{}' (valid: {})", name, valid));
 }

@@ -3,11 +3,14 @@
 // features. docs/normalization/README.md compares the kinds.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 #include "layers/module.h"
 
@@ -15,6 +18,9 @@ namespace normlab {
 
 // ws_group is a weight-standardized convolution followed by GroupNorm: make_norm2d builds the
 // GroupNorm, and the model builder asks uses_weight_standardization() for the convolution.
+// To add a kind: add the enumerator, its name in detail::norm_kind_name_or_empty, and its case in
+// make_norm2d; -Wswitch (an error in the dev build) points at both switches until they handle it.
+// The count and all_norm_kinds() follow from the name table.
 enum class NormKind : std::uint8_t {
   none,
   batch,
@@ -25,7 +31,44 @@ enum class NormKind : std::uint8_t {
   batch_channel,
   ws_group,
 };
-inline constexpr std::size_t kNumNormKinds = 8;
+
+namespace detail {
+
+// The one name table: a switch without default. "" for a value that is no NormKind.
+constexpr std::string_view norm_kind_name_or_empty(NormKind kind) noexcept {
+  switch (kind) {
+    case NormKind::none:
+      return "none";
+    case NormKind::batch:
+      return "batch";
+    case NormKind::group:
+      return "group";
+    case NormKind::layer:
+      return "layer";
+    case NormKind::instance:
+      return "instance";
+    case NormKind::batch_renorm:
+      return "batch_renorm";
+    case NormKind::batch_channel:
+      return "batch_channel";
+    case NormKind::ws_group:
+      return "ws_group";
+  }
+  return {};
+}
+
+// Every value of the underlying type that the name table knows is a NormKind.
+constexpr std::size_t count_norm_kinds() noexcept {
+  std::size_t n = 0;
+  for (unsigned v = 0; v <= std::numeric_limits<std::underlying_type_t<NormKind>>::max(); ++v) {
+    n += norm_kind_name_or_empty(static_cast<NormKind>(v)).empty() ? 0 : 1;
+  }
+  return n;
+}
+
+}  // namespace detail
+
+inline constexpr std::size_t kNumNormKinds = detail::count_norm_kinds();
 
 std::string_view norm_kind_name(NormKind kind);  // "batch", "ws_group", ...
 // ValueError naming the unknown name and listing the valid ones.

@@ -34,7 +34,7 @@ std::vector<std::byte> file_bytes(const std::string& header, const std::string& 
 }
 
 std::string as_string(const std::vector<std::byte>& b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};  // NOLINT
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
 TensorMap sample_tensors() {

@@ -290,7 +290,7 @@ TEST_CASE("tar reader: GNU long names and pax paths", "[tar]") {
                          {"ignored", text_bytes("second")}});
   tar[156] = 'L';            // first header: type L, fix its checksum
   tar[4 * 512 + 156] = 'x';  // headers at blocks 0, 2, 4, 6
-  for (const std::size_t at : {std::size_t{0}, std::size_t{4 * 512}}) {
+  for (const std::size_t at : {std::size_t{0}, std::size_t{4} * 512}) {
     std::fill(tar.begin() + static_cast<long>(at + 148), tar.begin() + static_cast<long>(at + 156),
               ' ');
     unsigned sum = 0;

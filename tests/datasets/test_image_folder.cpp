@@ -131,9 +131,9 @@ TEST_CASE("resize_center_crop keeps the centre of the image", "[folder]") {
   // A 4×8 image whose left and right quarters are 0 and middle half 200: the center 4×4 crop
   // after no scaling (the short side is already 4) is all 200.
   Image img{1, 4, 8, std::vector<std::uint8_t>(32, 0)};
-  for (int y = 0; y < 4; ++y) {
-    for (int x = 2; x < 6; ++x) {
-      img.pixels[static_cast<std::size_t>(y * 8 + x)] = 200;
+  for (std::size_t y = 0; y < 4; ++y) {
+    for (std::size_t x = 2; x < 6; ++x) {
+      img.pixels[y * 8 + x] = 200;
     }
   }
   const Image out = resize_center_crop(img, 4);

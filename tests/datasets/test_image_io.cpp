@@ -39,7 +39,8 @@ TEST_CASE("write_png round-trips planar pixels exactly", "[image_io]") {
   bool same = true;
   for (int c = 0; c < C; ++c) {
     for (int i = 0; i < H * W; ++i) {
-      same = same && back[i * C + c] == planar[static_cast<std::size_t>(c * H * W + i)];
+      same = same && back[i * C + c] ==
+                         planar[static_cast<std::size_t>(c) * H * W + static_cast<std::size_t>(i)];
     }
   }
   stbi_image_free(back);
@@ -62,7 +63,7 @@ TEST_CASE("the preview grid shows both images and a label", "[preview]") {
   o.augment.crop_padding = 2;
   const Image img = render_preview(d, {0, 2}, o);
   REQUIRE(img.C == 3);
-  REQUIRE(img.W >= 2 * (2 * 4 * 5));
+  REQUIRE(img.W >= std::int64_t{2} * 2 * 4 * 5);
   // The stored image of sample 0 is white at its scaled top-left corner: x = 6, y = 6 + 12 + 6.
   const std::int64_t y0 = 24;
   const std::int64_t x0 = 6;

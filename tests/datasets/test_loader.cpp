@@ -139,11 +139,11 @@ TEST_CASE("augmentation changes images, reproducibly per (seed, epoch, position)
   CHECK(max_abs_diff(a0.images, aug.make_batch(0, 0).images) == 0.0);
   CHECK(max_abs_diff(p.labels, a0.labels) == 0.0);
   // Image i of epoch 0 equals augment_image with Rng(derive_seed(seed, 0, i)).
-  std::vector<std::uint8_t> out(3 * 8 * 8);
+  std::vector<std::uint8_t> out(std::size_t{3} * 8 * 8);
   for (std::int64_t i = 0; i < 16; ++i) {
     Rng rng(derive_seed(1, 0, static_cast<std::uint64_t>(i)));
     augment_image(data.image(i), 3, 8, 8, aug.options().augment, rng, out.data());
-    for (std::int64_t k = 0; k < 3 * 64; ++k) {
+    for (std::int64_t k = 0; k < std::int64_t{3} * 64; ++k) {
       REQUIRE(a0.images.data<float>()[static_cast<std::size_t>(i * 192 + k)] ==
               static_cast<float>(out[static_cast<std::size_t>(k)] / 255.0));
     }

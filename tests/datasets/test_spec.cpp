@@ -55,7 +55,7 @@ TEST_CASE("load_dataset follows the spec", "[spec]") {
   CHECK(fm.class_names[0] == "T-shirt/top");
   // A folder, with the image size and channels of the load options.
   std::filesystem::create_directories(dir / "f/ant");
-  const Bytes px(6 * 6 * 3, 100);
+  const Bytes px(std::size_t{6} * 6 * 3, 100);
   REQUIRE(stbi_write_png((dir / "f/ant/1.png").c_str(), 6, 6, 3, px.data(), 18) != 0);
   DatasetLoadOptions opt;
   opt.folder = {.size = 4, .channels = 1};

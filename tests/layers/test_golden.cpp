@@ -2,6 +2,8 @@
 // built through the layer table from the manifest's options, loaded with torch's parameters, and
 // its output and gradients (input, weight, bias) are compared in float32 (1e-5 relative) and in
 // float64 (1e-10 relative; the references are float64).
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <limits>
@@ -47,7 +49,7 @@ void check_case(const nlohmann::json& c, DType dtype, double rtol) {
   y.backward(file("grad_output").to(dtype));
   require_close(x.grad(), file("grad_input"), rtol, name + " grad_input");
   for (auto& [pname, p] : layer->named_parameters()) {
-    require_close(p->grad(), file("grad_" + pname), rtol, name + " grad_" + pname);
+    require_close(p->grad(), file("grad_" + pname), rtol, fmt::format("{} grad_{}", name, pname));
   }
 }
 

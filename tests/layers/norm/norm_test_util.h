@@ -1,26 +1,17 @@
-// tests/layers/norm/norm_test_util.h: small helpers the normalization tests share (no state).
+// tests/layers/norm/norm_test_util.h: small helpers the normalization tests share (no state), on
+// top of the shared helpers of tests/test_helpers.h (randn_leaf, tight).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "autograd/gradcheck.h"
 #include "autograd/variable.h"
 #include "core/random.h"
 #include "core/rng.h"
 #include "core/tensor.h"
+#include "tests/test_helpers.h"
 
 namespace normlab::test {
-
-// A float64 leaf that requires a gradient, filled with N(mean, std²).
-inline Variable randn_leaf(const Shape& shape, Rng& rng, double mean = 0.0, double std = 1.0) {
-  return Variable(randn(shape, DType::f64, rng, mean, std), true);
-}
-
-// The tolerance every float64 norm gradcheck uses: the worst error seen is about 1e-9.
-inline GradcheckOptions tight() {
-  return {.step = 1e-6, .atol = 1e-7, .rtol = 1e-5};
-}
 
 // Parameters of a float64 module with random values, so γ = 1, β = 0 hide nothing.
 inline void randomize(Variable& p, Rng& rng, double mean = 1.0, double std = 0.5) {

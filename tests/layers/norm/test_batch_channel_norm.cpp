@@ -26,8 +26,8 @@ TEST_CASE("batch_channel_norm channel norm backward matches central differences"
   ChannelNorm cn(C, G, {.dtype = DType::f64});
   randomize(cn.weight(), rng);
   randomize(cn.bias(), rng, 0.0);
-  auto f = [&, G = G](const std::vector<Variable>& in) {
-    return channel_norm(in[0], G, in[1], in[2], 1e-5);
+  auto f = [&, groups = G](const std::vector<Variable>& in) {
+    return channel_norm(in[0], groups, in[1], in[2], 1e-5);
   };
   const GradcheckReport r =
       gradcheck(f, {randn_leaf({N, C, HW}, rng, 2.0, 1.5), cn.weight(), cn.bias()}, tight());

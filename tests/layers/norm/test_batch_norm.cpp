@@ -32,8 +32,9 @@ TEST_CASE("batch_norm backward matches central differences in training",
   randomize(bn.weight(), rng);
   randomize(bn.bias(), rng, 0.0);
   // Without affine the parameters are undefined and only x is checked.
-  auto f = [&, affine = affine, eps = eps](const std::vector<Variable>& in) {
-    return batch_norm_train(in[0], affine ? in[1] : Variable(), affine ? in[2] : Variable(), eps);
+  auto f = [&, with_affine = affine, e = eps](const std::vector<Variable>& in) {
+    return batch_norm_train(in[0], with_affine ? in[1] : Variable(),
+                            with_affine ? in[2] : Variable(), e);
   };
   std::vector<Variable> inputs{randn_leaf(shape, rng, 0.5, 2.0)};
   if (affine) {

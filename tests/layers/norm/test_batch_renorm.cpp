@@ -36,9 +36,9 @@ TEST_CASE("batch_renorm backward matches central differences where r and d are c
     brn.running_std().set({c}, c % 2 == 0 ? 0.01 : 100.0);     // r at r_max or at 1/r_max
     brn.running_mean().set({c}, c % 2 == 0 ? -50.0 : 1000.0);  // |d| ≥ 10 before clipping
   }
-  auto f = [&, d_max = d_max, r_max = r_max](const std::vector<Variable>& in) {
-    return batch_renorm_train(in[0], in[1], in[2], brn.running_mean(), brn.running_std(), r_max,
-                              d_max, 1e-5);
+  auto f = [&, rm = r_max, dm = d_max](const std::vector<Variable>& in) {
+    return batch_renorm_train(in[0], in[1], in[2], brn.running_mean(), brn.running_std(), rm, dm,
+                              1e-5);
   };
   const GradcheckReport r =
       gradcheck(f, {randn_leaf(shape, rng), brn.weight(), brn.bias()}, tight());
@@ -63,13 +63,13 @@ TEST_CASE("batch_renorm backward holds r and d constant as in the paper", "[batc
   y.backward(dy);
   for (std::int64_t c = 0; c < C; ++c) {
     const auto cc = static_cast<std::size_t>(c);
-    const double muB = stats.mean[cc], sB = stats.std[cc], r = stats.r[cc];
-    REQUIRE(r == Approx(sB / sigma.get({c})).epsilon(1e-12));
+    const double mu_b = stats.mean[cc], sigma_b = stats.std[cc], r = stats.r[cc];
+    REQUIRE(r == Approx(sigma_b / sigma.get({c})).epsilon(1e-12));
     double dsigma = 0.0, dmu = 0.0;  // ∂L/∂σ_B and ∂L/∂μ_B of the paper
     for (std::int64_t n = 0; n < N; ++n) {
       const double dxhat = dy.get({n, c}) * gamma.data().get({c});
-      dsigma += dxhat * (x.data().get({n, c}) - muB) * (-r / (sB * sB));
-      dmu += dxhat * (-r / sB);
+      dsigma += dxhat * (x.data().get({n, c}) - mu_b) * (-r / (sigma_b * sigma_b));
+      dmu += dxhat * (-r / sigma_b);
       REQUIRE(
           y.data().get({n, c}) ==
           Approx(gamma.data().get({c}) * (x.data().get({n, c}) - mu.get({c})) / sigma.get({c})));
@@ -77,7 +77,7 @@ TEST_CASE("batch_renorm backward holds r and d constant as in the paper", "[batc
     for (std::int64_t n = 0; n < N; ++n) {
       const double dxhat = dy.get({n, c}) * gamma.data().get({c});
       const double want =
-          dxhat * r / sB + dsigma * (x.data().get({n, c}) - muB) / (N * sB) + dmu / N;
+          dxhat * r / sigma_b + dsigma * (x.data().get({n, c}) - mu_b) / (N * sigma_b) + dmu / N;
       REQUIRE(x.grad().get({n, c}) == Approx(want).epsilon(1e-10).margin(1e-13));
     }
   }

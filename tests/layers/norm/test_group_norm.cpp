@@ -30,8 +30,8 @@ TEST_CASE("group_norm backward matches central differences", "[group_norm][gradc
   GroupNorm gn(G, C, {.eps = eps, .dtype = DType::f64});
   randomize(gn.weight(), rng);
   randomize(gn.bias(), rng, 0.0);
-  auto loss = [&, G = G, eps = eps](const std::vector<Variable>& in) {
-    return group_norm(in[0], G, in[1], in[2], eps);
+  auto loss = [groups = G, e = eps](const std::vector<Variable>& in) {
+    return group_norm(in[0], groups, in[1], in[2], e);
   };
   const GradcheckReport r =
       gradcheck(loss, {randn_leaf({N, C, HW, 1}, rng, 1.0, 3.0), gn.weight(), gn.bias()}, tight());

@@ -25,9 +25,7 @@ TEST_CASE("instance_norm backward matches central differences in training",
   InstanceNorm2d in(shape[1], {.eps = eps, .affine = true, .dtype = DType::f64});
   randomize(in.weight(), rng);
   randomize(in.bias(), rng, 0.0);
-  auto f = [&, eps = eps](const std::vector<Variable>& v) {
-    return instance_norm(v[0], v[1], v[2], eps);
-  };
+  auto f = [e = eps](const std::vector<Variable>& v) { return instance_norm(v[0], v[1], v[2], e); };
   const GradcheckReport r =
       gradcheck(f, {randn_leaf(shape, rng, 1.0, 2.0), in.weight(), in.bias()}, tight());
   INFO(r.worst());

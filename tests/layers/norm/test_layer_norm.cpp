@@ -27,8 +27,8 @@ TEST_CASE("layer_norm backward matches central differences", "[layer_norm][gradc
   LayerNorm ln(normalized, {.eps = eps, .dtype = DType::f64});
   randomize(ln.weight(), rng);
   randomize(ln.bias(), rng, 0.0);
-  auto f = [&, eps = eps, normalized = normalized](const std::vector<Variable>& in) {
-    return layer_norm(in[0], normalized, in[1], in[2], eps);
+  auto f = [&n = normalized, e = eps](const std::vector<Variable>& in) {
+    return layer_norm(in[0], n, in[1], in[2], e);
   };
   const GradcheckReport r =
       gradcheck(f, {randn_leaf(shape, rng, -2.0, 3.0), ln.weight(), ln.bias()}, tight());

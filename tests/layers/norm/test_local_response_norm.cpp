@@ -21,8 +21,8 @@ TEST_CASE("local_response_norm backward matches central differences",
   }));
   CAPTURE(shape, size, alpha, beta, k);
   Rng rng{71};
-  auto f = [&, alpha = alpha, beta = beta, k = k, size = size](const std::vector<Variable>& in) {
-    return local_response_norm(in[0], size, {.alpha = alpha, .beta = beta, .k = k});
+  auto f = [n = size, a = alpha, b = beta, kk = k](const std::vector<Variable>& in) {
+    return local_response_norm(in[0], n, {.alpha = a, .beta = b, .k = kk});
   };
   const GradcheckReport r = gradcheck(f, {randn_leaf(shape, rng, 0.0, 1.5)}, tight());
   INFO(r.worst());

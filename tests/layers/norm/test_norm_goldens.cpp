@@ -1,6 +1,8 @@
 // PyTorch goldens (tools/gen_norm_goldens.py, torch 1.13) for every normalization layer, in float32
 // and float64: forward output, gradients of x and of the parameters, and running statistics after
 // three training steps.
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <functional>
 #include <string>
@@ -45,7 +47,7 @@ using Params = std::vector<std::pair<std::string, Variable*>>;
 void check_case(const std::string& c, DType dtype, const Params& params,
                 const std::function<Variable(const Variable&)>& f, const Tensor& x_in = {}) {
   for (const auto& [name, p] : params) {
-    p->data().copy_(golden(c + "." + name, dtype));
+    p->data().copy_(golden(fmt::format("{}.{}", c, name), dtype));
     p->zero_grad();
   }
   const Variable x(x_in.defined() ? x_in : golden(c + ".x", dtype), true);
@@ -54,7 +56,8 @@ void check_case(const std::string& c, DType dtype, const Params& params,
   y.backward(golden(c + ".dy", dtype));
   require_close(c + " dx", x.grad(), golden(c + ".dx." + tag(dtype), dtype));
   for (const auto& [name, p] : params) {
-    require_close(c + " d" + name, p->grad(), golden(c + ".d" + name + "." + tag(dtype), dtype));
+    require_close(fmt::format("{} d{}", c, name), p->grad(),
+                  golden(fmt::format("{}.d{}.{}", c, name, tag(dtype)), dtype));
   }
 }
 
@@ -68,8 +71,8 @@ void check_steps(const std::string& c, DType dtype, Module& m, const Params& par
   m.eval();
   const StateDict state = m.state_dict();
   for (const std::string& b : buffers) {
-    require_close(c + " " + b, state.at(b),
-                  golden(c + "." + b + "." + tag(dtype), state.at(b).dtype()));
+    require_close(fmt::format("{} {}", c, b), state.at(b),
+                  golden(fmt::format("{}.{}.{}", c, b, tag(dtype)), state.at(b).dtype()));
   }
   check_case(
       c, dtype, params, [&](const Variable& x) { return m.forward(x); },

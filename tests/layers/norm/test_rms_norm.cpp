@@ -25,8 +25,8 @@ TEST_CASE("rms_norm backward matches central differences", "[rms_norm][gradcheck
   Rng rng{61};
   RMSNorm rms(normalized, {.eps = eps, .dtype = DType::f64});
   randomize(rms.weight(), rng);
-  auto f = [&, eps = eps, normalized = normalized](const std::vector<Variable>& in) {
-    return rms_norm(in[0], normalized, in[1], eps);
+  auto f = [&n = normalized, e = eps](const std::vector<Variable>& in) {
+    return rms_norm(in[0], n, in[1], e);
   };
   const GradcheckReport r = gradcheck(f, {randn_leaf(shape, rng, 0.5, 1.0), rms.weight()}, tight());
   INFO(r.worst());

@@ -24,9 +24,7 @@ TEST_CASE("weight_standardization backward matches central differences",
   }));
   CAPTURE(shape, eps);
   Rng rng{81};
-  auto f = [&, eps = eps](const std::vector<Variable>& in) {
-    return weight_standardize(in[0], eps);
-  };
+  auto f = [e = eps](const std::vector<Variable>& in) { return weight_standardize(in[0], e); };
   const GradcheckReport r = gradcheck(f, {randn_leaf(shape, rng, 0.1, 0.3)}, tight());
   INFO(r.worst());
   REQUIRE(r.ok());

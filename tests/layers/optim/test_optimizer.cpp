@@ -17,6 +17,7 @@ TEST_CASE("param_groups marks no-decay parameters", "[optimizer]") {
                                  {"fc.weight", &fc_w}};
   auto decays = [](const std::vector<OptimParam>& g) {
     std::vector<bool> out;
+    out.reserve(g.size());
     for (const OptimParam& p : g) {
       out.push_back(p.decay);
     }

@@ -6,7 +6,7 @@
 #include "autograd/ops/matmul.h"
 #include "core/error.h"
 #include "core/tensor_math.h"
-#include "tests/autograd/test_helpers.h"
+#include "tests/test_helpers.h"
 
 using namespace normlab;
 using namespace normlab::test;

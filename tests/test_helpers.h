@@ -1,26 +1,34 @@
-// tests/autograd/test_helpers.h: leaves, gradcheck and value assertions shared by the autograd
-// tests.
+// tests/test_helpers.h: the helpers every test folder shares (no state): float64 leaves, the one
+// gradcheck tolerance and its assertion, and value comparisons. Folder-specific helpers build on
+// it (tests/layers/layer_test_helpers.h, tests/layers/norm/norm_test_util.h).
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "autograd/gradcheck.h"
-#include "autograd/ops.h"
+#include "autograd/variable.h"
 #include "core/random.h"
+#include "core/tensor_math.h"
 
 namespace normlab::test {
 
 // Tight enough that a wrong factor or a dropped term fails, loose enough for central differences
-// in float64 (truncation ~h², round-off ~1e-16/h).
+// in float64 (truncation ~h², round-off ~1e-16/h); the worst error the tests see is about 1e-9.
 inline GradcheckOptions tight() {
   return {.step = 1e-6, .atol = 1e-7, .rtol = 1e-5};
 }
 
-// A float64 leaf with standard-normal values that requires a gradient.
-inline Variable leaf(Shape shape, Rng& rng) {
-  return Variable(randn(std::move(shape), DType::f64, rng), true);
+// A leaf with standard-normal values that requires a gradient (float64 unless asked otherwise).
+inline Variable leaf(const Shape& shape, Rng& rng, DType dtype = DType::f64) {
+  return Variable(randn(shape, dtype, rng), true);
+}
+
+// A float64 leaf that requires a gradient, filled with N(mean, std²).
+inline Variable randn_leaf(const Shape& shape, Rng& rng, double mean = 0.0, double std = 1.0) {
+  return Variable(randn(shape, DType::f64, rng, mean, std), true);
 }
 
 // Like leaf, with values in [lo, hi) (for log, sqrt, pow, div denominators).
@@ -61,6 +69,16 @@ inline void require_values(const Tensor& t, const Shape& shape, const std::vecto
 
 inline Tensor values(Shape shape, const std::vector<double>& v, DType dtype = DType::f64) {
   return Tensor::from_vector(std::move(shape), v, dtype);
+}
+
+// |a − b| ≤ rtol · max(1, max|b|) elementwise, as one scaled bound over the tensor.
+inline void require_close(const Tensor& a, const Tensor& b, double rtol, const std::string& what) {
+  INFO(what << ": shapes " << to_string(a.shape()) << " vs " << to_string(b.shape()));
+  REQUIRE(a.shape() == b.shape());
+  const double scale = std::max(1.0, max_abs(b));
+  const double err = max_abs_diff(a.to(DType::f64), b.to(DType::f64));
+  INFO(what << ": max |a - b| = " << err << ", scale " << scale);
+  REQUIRE(err <= rtol * scale);
 }
 
 }  // namespace normlab::test

@@ -5,7 +5,7 @@
 #include "autograd/ops.h"
 #include "autograd/ops/reduce.h"
 #include "core/error.h"
-#include "tests/autograd/test_helpers.h"
+#include "tests/test_helpers.h"
 
 using namespace normlab;
 using namespace normlab::test;
@@ -31,7 +31,7 @@ void check_reduce_gradients(ReduceFn op) {
   for (const auto& [shape, dims] : kDims) {
     for (const bool keepdim : {false, true}) {
       INFO("x: " << to_string(shape) << ", dims: " << dims.size() << ", keepdim: " << keepdim);
-      require_gradcheck([&, dims = dims](const auto& in) { return op(in[0], dims, keepdim); },
+      require_gradcheck([&, &d = dims](const auto& in) { return op(in[0], d, keepdim); },
                         {leaf(shape, rng)});
     }
   }
@@ -61,7 +61,7 @@ TEST_CASE("max backward matches finite differences", "[max][gradcheck]") {
            {{5}, 0}, {{3, 4}, 0}, {{3, 4}, 1}, {{2, 3, 4}, -2}, {{2, 1, 4}, 1}, {{2, 3, 4}, 2}}) {
     for (const bool keepdim : {false, true}) {
       INFO("x: " << to_string(shape) << ", dim: " << dim << ", keepdim: " << keepdim);
-      require_gradcheck([&, dim = dim](const auto& in) { return max(in[0], dim, keepdim); },
+      require_gradcheck([&, d = dim](const auto& in) { return max(in[0], d, keepdim); },
                         {leaf(shape, rng)});
     }
   }

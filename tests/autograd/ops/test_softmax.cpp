@@ -6,7 +6,7 @@
 #include "autograd/ops.h"
 #include "autograd/ops/softmax.h"
 #include "core/error.h"
-#include "tests/autograd/test_helpers.h"
+#include "tests/test_helpers.h"
 
 using namespace normlab;
 using namespace normlab::test;
@@ -30,7 +30,7 @@ TEST_CASE("log_softmax backward matches finite differences", "[log_softmax][grad
                                                                      {{4, 1}, 1},
                                                                      {{1, 4}, 0}}) {
     INFO("x: " << to_string(shape) << ", dim " << dim);
-    require_gradcheck([dim = dim](const auto& in) { return log_softmax(in[0], dim); },
+    require_gradcheck([d = dim](const auto& in) { return log_softmax(in[0], d); },
                       {leaf(shape, rng)});
   }
   require_gradcheck([](const auto& in) { return log_softmax(in[0], 1); },

@@ -6,7 +6,7 @@
 #include "autograd/ops.h"
 #include "autograd/ops/unary.h"
 #include "core/error.h"
-#include "tests/autograd/test_helpers.h"
+#include "tests/test_helpers.h"
 
 using namespace normlab;
 using namespace normlab::test;

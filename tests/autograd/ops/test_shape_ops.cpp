@@ -5,7 +5,7 @@
 #include "autograd/ops.h"
 #include "autograd/ops/shape_ops.h"
 #include "core/error.h"
-#include "tests/autograd/test_helpers.h"
+#include "tests/test_helpers.h"
 
 using namespace normlab;
 using namespace normlab::test;
@@ -19,7 +19,7 @@ TEST_CASE("reshape backward matches finite differences", "[reshape][gradcheck]")
                                                                      {{1}, {}},
                                                                      {{3, 4}, {4, -1}}}) {
     INFO("x: " << to_string(from) << " to " << to_string(to));
-    require_gradcheck([to = to](const auto& in) { return reshape(in[0], to); }, {leaf(from, rng)});
+    require_gradcheck([t = to](const auto& in) { return reshape(in[0], t); }, {leaf(from, rng)});
   }
   // A transposed view cannot be viewed: reshape copies, and the gradient still lands right.
   require_gradcheck([](const auto& in) { return reshape(in[0], {12}); },
