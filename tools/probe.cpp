@@ -39,7 +39,7 @@ void load_state(Module& layer, std::string_view layer_name,
   StateDict values;
   for (const auto& [key, array] : state) {
     const auto it = std::find_if(expected.begin(), expected.end(),
-                                 [&key](const auto& e) { return e.first == key; });
+                                 [&name = key](const auto& e) { return e.first == name; });
     if (it == expected.end()) {
       std::string valid;
       for (const auto& e : expected) {
