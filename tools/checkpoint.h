@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 
+#include "core/safetensors.h"
 #include "layers/module.h"
 #include "layers/optim/optimizer.h"
 
@@ -37,5 +38,9 @@ void save_checkpoint(const std::string& path, Module& model, const Optimizer& op
 // is an IoError naming the file; a model or optimizer mismatch is a ShapeError or ValueError naming
 // the first mismatching tensor. On any error the model and the optimizer are unchanged.
 TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer& optimizer);
+// The same for a checkpoint already read (read_safetensors or safetensors_from_bytes); `path`
+// names it in errors.
+TrainingState load_checkpoint(const Safetensors& file, const std::string& path, Module& model,
+                              Optimizer& optimizer);
 
 }  // namespace normlab

@@ -119,6 +119,20 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   return c;
 }
 
+TrainConfig parse_train_config(std::string_view text, std::string_view source) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw ValueError(fmt::format("train config: {} is not valid JSON ({})", source, e.what()));
+  }
+  try {
+    return train_config_from_json(j);
+  } catch (const ValueError& e) {
+    throw ValueError(fmt::format("{} ({})", e.what(), source));
+  }
+}
+
 void add_train_flags(CLI::App& cmd, TrainConfig& c) {
   cmd.option_defaults()->always_capture_default();
   cmd.add_option("--model", c.model, "model: tiny | vgg | resnet20")->group("Model");
