@@ -32,3 +32,20 @@ TEST_CASE("parse_train_config rejects malformed text with a ValueError naming th
   CHECK_THROWS_WITH(parse_train_config(R"({"epochs": "many"})", "c.json"),
                     Contains("'epochs'") && Contains("c.json"));
 }
+
+TEST_CASE("train config integers must be JSON integers in range", "[train_config][errors][fuzz]") {
+  // A float too large for int64 was cast by nlohmann (undefined behaviour; found by fuzzing).
+  CHECK_THROWS_AS(parse_train_config(R"({"log_every": 5e48})", "c.json"), ValueError);
+  CHECK_THROWS_WITH(parse_train_config(R"({"log_every": 5e48})", "c.json"),
+                    Contains("'log_every'") && Contains("integer") && Contains("number"));
+  CHECK_THROWS_AS(parse_train_config(R"({"epochs": 2.5})", "c.json"), ValueError);
+  CHECK_THROWS_AS(parse_train_config(R"({"seed": -1})", "c.json"), ValueError);
+  CHECK_THROWS_AS(parse_train_config(R"({"threads": 4294967296})", "c.json"), ValueError);
+  CHECK_THROWS_AS(parse_train_config(R"({"milestones": [1, 2.5]})", "c.json"), ValueError);
+  CHECK_THROWS_AS(parse_train_config(R"({"lr": "0.1"})", "c.json"), ValueError);
+  const TrainConfig c =
+      parse_train_config(R"({"seed": 18446744073709551615, "threads": -1, "lr": 1})", "c.json");
+  CHECK(c.seed == 18446744073709551615ULL);
+  CHECK(c.threads == -1);
+  CHECK(c.lr == 1.0);
+}
