@@ -338,7 +338,8 @@ std::vector<std::byte> npy_to_bytes(const Tensor& t) {
 Tensor npy_from_bytes(std::span<const std::byte> bytes, std::string_view name) {
   const Preamble p =
       parse_preamble(bytes.first(std::min(bytes.size(), kPreambleV2)), bytes.size(), name);
-  const auto [h, data_offset] = parse_head(bytes, p, bytes.size(), name);
+  const auto [h, offset] = parse_head(bytes, p, bytes.size(), name);
+  const std::size_t data_offset = offset;  // a plain variable: clang 14 cannot capture a binding
   Tensor t = Tensor::empty(h.shape, h.dtype);
   const std::size_t nbytes = bytes.size() - data_offset;
   const std::byte* src = bytes.data() + data_offset;  // clang 14 cannot capture a binding
@@ -372,7 +373,8 @@ Tensor read_npy(const std::string& path) {
   const Preamble p = parse_preamble(head, total, path);
   head.resize(p.header_offset + static_cast<std::size_t>(p.header_len));
   read_at(head.data(), 0, head.size());
-  const auto [h, data_offset] = parse_head(head, p, total, path);
+  const auto [h, offset] = parse_head(head, p, total, path);
+  const std::size_t data_offset = offset;  // a plain variable: clang 14 cannot capture a binding
   // Phase 2: the size is proven to match the file; allocate and read the data in place.
   Tensor t = Tensor::empty(h.shape, h.dtype);
   const auto nbytes = static_cast<std::size_t>(total - data_offset);

@@ -197,22 +197,25 @@ Entry parse_entry(std::string_view source, const std::string& name, const Json& 
   if (!v.contains("shape") || !v["shape"].is_array()) {
     fail_entry(source, name, "missing or non-array 'shape'");
   }
+  // Messages name the dimension, never dump() the JSON: dump recurses, and a header may nest
+  // arrays a million deep.
   std::uint64_t numel = 1;
   for (const Json& d : v["shape"]) {
     if (!d.is_number_unsigned() ||
         d.get<std::uint64_t>() > std::uint64_t{std::numeric_limits<std::int64_t>::max()}) {
       fail_entry(source, name,
-                 fmt::format("shape {} has a dimension that is not a non-negative integer",
-                             v["shape"].dump()));
+                 fmt::format("shape dimension {} is not a non-negative integer (a JSON {})",
+                             e.shape.size(), d.type_name()));
     }
     const std::uint64_t dim = d.get<std::uint64_t>();
+    e.shape.push_back(static_cast<std::int64_t>(dim));
     if (dim != 0 && numel > buffer_size / dim) {
-      fail_entry(source, name,
-                 fmt::format("shape {} holds more elements than the {}-byte buffer",
-                             v["shape"].dump(), buffer_size));
+      fail_entry(
+          source, name,
+          fmt::format("shape {}{} holds more elements than the {}-byte buffer", to_string(e.shape),
+                      e.shape.size() < v["shape"].size() ? "..." : "", buffer_size));
     }
     numel *= dim;
-    e.shape.push_back(static_cast<std::int64_t>(dim));
   }
   const Json* off = v.contains("data_offsets") ? &v["data_offsets"] : nullptr;
   if (off == nullptr || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||

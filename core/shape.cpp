@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "core/error.h"
 
@@ -67,10 +68,19 @@ Shape broadcast_shapes(std::string_view op, const Shape& a, const Shape& b) {
 }
 
 void check_valid_shape(std::string_view op, const Shape& shape) {
+  // The strides multiply max(d, 1) over every axis, so even an empty tensor's other dimensions
+  // must have a product that fits in int64.
+  std::int64_t span = 1;
   for (const std::int64_t d : shape) {
     if (d < 0) {
       throw ShapeError(fmt::format("{}: negative dimension in shape {}", op, to_string(shape)));
     }
+    const std::int64_t m = std::max<std::int64_t>(d, 1);
+    if (span > std::numeric_limits<std::int64_t>::max() / m) {
+      throw ShapeError(
+          fmt::format("{}: shape {} has more than 2^63 elements", op, to_string(shape)));
+    }
+    span *= m;
   }
 }
 

@@ -23,7 +23,8 @@ int normalize_axis(std::string_view op, int axis, const Shape& shape);
 // [...])".
 Shape broadcast_shapes(std::string_view op, const Shape& a, const Shape& b);
 
-// Throws ShapeError when any dimension is negative.
+// Throws ShapeError when any dimension is negative or the product of max(d, 1) over the axes (what
+// the strides of even an empty tensor multiply) does not fit in int64.
 void check_valid_shape(std::string_view op, const Shape& shape);
 
 }  // namespace normlab

@@ -150,7 +150,12 @@ std::vector<std::uint8_t> read_file_bytes(std::string_view op, const std::filesy
 std::vector<std::uint8_t> read_maybe_gzip(std::string_view op, const std::filesystem::path& path) {
   GzFile f = open_gz(op, path);
   std::vector<std::uint8_t> bytes;
-  std::size_t chunk = 1u << 20;
+  // The first chunk fits a plain file whole (one more byte sees the end); gzip grows by doubling.
+  std::error_code ec;
+  const std::uintmax_t file_size = std::filesystem::file_size(path, ec);
+  std::size_t chunk =
+      ec ? std::size_t{1} << 20
+         : static_cast<std::size_t>(std::clamp<std::uintmax_t>(file_size + 1, 4096, 1u << 20));
   for (;;) {
     const std::size_t old = bytes.size();
     bytes.resize(old + chunk);
@@ -167,6 +172,10 @@ std::vector<std::uint8_t> read_maybe_gzip(std::string_view op, const std::filesy
 std::vector<TarEntry> read_tar(std::string_view op, const std::filesystem::path& path,
                                const std::function<bool(std::string_view name)>& keep) {
   constexpr std::size_t kBlock = 512;
+  constexpr std::size_t kChunk = std::size_t{1} << 20;
+  // ustar's 11 octal digits hold up to 8 GiB; GNU base-256 sizes beyond 2^48 are corrupt headers
+  // (and near 2^64 would overflow the padding arithmetic).
+  constexpr std::uint64_t kMaxTarEntry = std::uint64_t{1} << 48;
   GzFile f = open_gz(op, path);
   std::vector<TarEntry> entries;
   std::array<std::uint8_t, kBlock> h{};
@@ -210,16 +219,26 @@ std::vector<TarEntry> read_tar(std::string_view op, const std::filesystem::path&
       next_name.clear();
     }
     const char type = static_cast<char>(h[156]);
+    if (size > kMaxTarEntry) {
+      throw IoError(fmt::format("{}: {}: entry {} in the header at byte {} claims {} bytes", op,
+                                path.string(), name, offset, size));
+    }
     offset += kBlock;
     const bool regular = type == '0' || type == '\0' || type == '7';
     const bool meta = type == 'L' || type == 'x';
     const bool wanted = meta || (regular && keep(name));
+    // Read in chunks, so that memory grows with the bytes that are really there, never with the
+    // size a header claims. A skipped entry reuses one chunk.
     const std::uint64_t padded = (size + kBlock - 1) / kBlock * kBlock;
-    data.resize(wanted ? padded : std::min<std::uint64_t>(padded, 1u << 20));
+    data.clear();
     std::uint64_t left = padded;
     while (left > 0) {
-      const std::size_t n = wanted ? padded : std::min<std::uint64_t>(left, data.size());
-      const std::size_t read = gz_read_some(op, path, f.get(), data.data(), n, offset);
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, kChunk));
+      const std::size_t at = wanted ? data.size() : 0;
+      if (data.size() < at + n) {
+        data.resize(at + n);
+      }
+      const std::size_t read = gz_read_some(op, path, f.get(), data.data() + at, n, offset);
       if (read != n) {
         throw IoError(fmt::format("{}: {}: entry {} truncated at byte {} (needs {} bytes)", op,
                                   path.string(), name, offset + read, size));
@@ -230,7 +249,7 @@ std::vector<TarEntry> read_tar(std::string_view op, const std::filesystem::path&
     if (!wanted) {
       continue;
     }
-    data.resize(size);
+    data.resize(static_cast<std::size_t>(size));
     if (type == 'L') {
       next_name = tar_string(data.data(), data.size());
     } else if (type == 'x') {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <limits>
 
 #include "core/error.h"
 #include "datasets/file_reader.h"
@@ -103,14 +104,31 @@ Tensor read_idx(const std::filesystem::path& path) {
         fmt::format("idx: {}: truncated at byte {} in the dimension list (needs {} bytes)", file,
                     bytes.size(), header));
   }
+  // The product of the dimensions is formed with an overflow check, so that dimensions whose
+  // product overflows (2^16 four times is 2^64, i.e. 0) cannot pass for a match.
   Shape shape;
   std::uint64_t count = 1;
+  const std::uint64_t have = bytes.size() - header;
+  bool has_zero = false;
+  bool too_large = false;
   for (std::size_t d = 0; d < ndim; ++d) {
     const std::uint32_t n = big_endian_u32(bytes.data() + 4 + 4 * d);
     shape.push_back(n);
-    count *= n;
+    has_zero = has_zero || n == 0;
+    if (n != 0 && count > std::numeric_limits<std::uint64_t>::max() / n) {
+      too_large = true;
+    } else {
+      count *= n;
+    }
   }
-  const std::uint64_t have = bytes.size() - header;
+  if (has_zero) {
+    count = 0;
+  } else if (too_large) {
+    throw IoError(fmt::format(
+        "idx: {}: truncated at byte {}: dimensions {} need more data bytes than the {} found after "
+        "the {}-byte header",
+        file, bytes.size(), to_string(shape), have, header));
+  }
   if (have != count) {
     throw IoError(fmt::format(
         "idx: {}: {} at byte {}: dimensions {} need {} data bytes after the {}-byte header, "

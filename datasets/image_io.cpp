@@ -7,16 +7,35 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 
 #include "core/error.h"
+#include "datasets/file_reader.h"
+#include "datasets/stb_guard.h"
 
 namespace normlab {
 
 namespace {
+
 struct StbFree {
   void operator()(stbi_uc* p) const noexcept { stbi_image_free(p); }
 };
+
+const char* stb_reason() {
+  return stbi_failure_reason() != nullptr ? stbi_failure_reason() : "unknown";
+}
+
+// PNG (89 'PNG' 0D 0A 1A 0A), JPEG (FF D8 FF) or BMP ('BM'), by the file's first bytes.
+bool is_png_jpeg_or_bmp(std::span<const std::uint8_t> b) {
+  constexpr std::uint8_t kPng[] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  constexpr std::uint8_t kJpeg[] = {0xFF, 0xD8, 0xFF};
+  const auto starts_with = [&](std::span<const std::uint8_t> magic) {
+    return b.size() >= magic.size() && std::equal(magic.begin(), magic.end(), b.begin());
+  };
+  return starts_with(kPng) || starts_with(kJpeg) || (b.size() >= 2 && b[0] == 'B' && b[1] == 'M');
+}
+
 }  // namespace
 
 void planar_to_interleaved(const std::uint8_t* planar, std::int64_t C, std::int64_t HW,
@@ -37,24 +56,61 @@ void interleaved_to_planar(const std::uint8_t* interleaved, std::int64_t C, std:
   }
 }
 
+Image decode_image(std::span<const std::uint8_t> bytes, std::string_view name, int channels) {
+  if (channels != 1 && channels != 3) {
+    throw ValueError(
+        fmt::format("read_image: channels must be 1 or 3, got {} ({})", channels, name));
+  }
+  if (!is_png_jpeg_or_bmp(bytes)) {
+    throw IoError(fmt::format("image: cannot decode {}: not a PNG, JPEG or BMP file", name));
+  }
+  // Faults of stb_image 2.27 that a crafted file reaches (datasets/stb_guard.h).
+  const bool jpeg = bytes[0] == 0xFF;
+  const bool png = bytes[0] == 0x89;
+  const auto problem = jpeg  ? jpeg_huffman_problem(bytes)
+                       : png ? png_chunk_problem(bytes)
+                             : std::optional<std::string>();
+  if (problem) {
+    throw IoError(fmt::format("image: cannot decode {}: corrupt {}: {}", name,
+                              jpeg ? "JPEG" : "PNG", *problem));
+  }
+  // stb takes an int length; no image file normlab reads comes near 2 GB.
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw IoError(fmt::format("image: {}: file of {} bytes is too large", name, bytes.size()));
+  }
+  const int len = static_cast<int>(bytes.size());
+  int w = 0;
+  int h = 0;
+  int in_file = 0;
+  if (stbi_info_from_memory(bytes.data(), len, &w, &h, &in_file) == 0) {
+    throw IoError(fmt::format("image: cannot decode {}: {}", name, stb_reason()));
+  }
+  const std::int64_t pixels = std::int64_t{w} * h;
+  const std::int64_t justified =
+      std::min(kMaxImagePixels, kMaxPixelsPerByte * static_cast<std::int64_t>(bytes.size()));
+  if (w <= 0 || h <= 0 || pixels > justified) {
+    throw IoError(fmt::format(
+        "image: {}: header claims {}x{} pixels, more than a {}-byte file can hold (limit {})", name,
+        w, h, bytes.size(), justified));
+  }
+  std::unique_ptr<stbi_uc, StbFree> data(
+      stbi_load_from_memory(bytes.data(), len, &w, &h, &in_file, channels));
+  if (!data) {
+    throw IoError(fmt::format("image: cannot decode {}: {}", name, stb_reason()));
+  }
+  Image img{channels, h, w, {}};
+  img.pixels.resize(static_cast<std::size_t>(channels) * static_cast<std::size_t>(w) *
+                    static_cast<std::size_t>(h));
+  interleaved_to_planar(data.get(), channels, std::int64_t{w} * h, img.pixels.data());
+  return img;
+}
+
 Image read_image(const std::filesystem::path& path, int channels) {
   if (channels != 1 && channels != 3) {
     throw ValueError(
         fmt::format("read_image: channels must be 1 or 3, got {} ({})", channels, path.string()));
   }
-  int w = 0;
-  int h = 0;
-  int in_file = 0;
-  std::unique_ptr<stbi_uc, StbFree> data(stbi_load(path.c_str(), &w, &h, &in_file, channels));
-  if (!data) {
-    throw IoError(
-        fmt::format("image: cannot decode {}: {}", path.string(),
-                    stbi_failure_reason() != nullptr ? stbi_failure_reason() : "unknown"));
-  }
-  Image img{channels, h, w, {}};
-  img.pixels.resize(static_cast<std::size_t>(channels) * static_cast<std::size_t>(w * h));
-  interleaved_to_planar(data.get(), channels, std::int64_t{w} * h, img.pixels.data());
-  return img;
+  return decode_image(read_file_bytes("image", path), path.string(), channels);
 }
 
 Image resize_image(const Image& img, std::int64_t H, std::int64_t W) {

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
+#include <string_view>
 #include <vector>
 
 namespace normlab {
@@ -14,8 +16,19 @@ struct Image {
   std::vector<std::uint8_t> pixels;  // planar (C, H, W)
 };
 
-// Decodes PNG, JPEG, BMP (and the other formats stb_image knows) into C = channels (1 or 3)
-// planes; gray is stb's luma of RGB. IoError naming the path and stb's reason.
+// The largest image decode_image accepts: 2^28 pixels, and at most kMaxPixelsPerByte pixels per
+// byte of the file. No PNG, JPEG or BMP holds more (deflate expands at most 1032:1, a flat JPEG
+// 16×16 block needs a few bits, a BMP at least one bit per pixel), so a header that claims more
+// is rejected before the pixel buffer is allocated.
+inline constexpr std::int64_t kMaxImagePixels = std::int64_t{1} << 28;
+inline constexpr std::int64_t kMaxPixelsPerByte = 2048;
+
+// Decodes a PNG, JPEG or BMP file held in memory into C = channels (1 or 3) planes; gray is stb's
+// luma of RGB. Other formats are refused by their first bytes, so stb's less-used decoders (GIF,
+// PSD, PIC, PNM, HDR, TGA) never see the input. IoError naming `name` and the reason (stb's).
+Image decode_image(std::span<const std::uint8_t> bytes, std::string_view name, int channels);
+
+// read_file_bytes then decode_image.
 Image read_image(const std::filesystem::path& path, int channels);
 
 // Area/Mitchell resampling to (H, W) with stb_image_resize; a copy when the size already matches.

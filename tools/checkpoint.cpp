@@ -185,8 +185,12 @@ std::vector<std::byte> checkpoint_to_bytes(const std::string& path, Module& mode
 
 TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer& optimizer) {
   // step 1: the file is whole and well-formed (safetensors validates every byte range)
-  const Safetensors file = read_safetensors(path);
-  TrainingState state = parse_training_state(path, file.metadata, optimizer);
+  return load_checkpoint(read_safetensors(path), path, model, optimizer);
+}
+
+TrainingState load_checkpoint(const Safetensors& file, const std::string& path, Module& model,
+                              Optimizer& optimizer) {
+  const TrainingState state = parse_training_state(path, file.metadata, optimizer);
   StateDict model_state;
   OptimizerState optimizer_state;
   for (const auto& [name, t] : file.tensors) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/safetensors.h"
 #include "layers/module.h"
 #include "layers/optim/optimizer.h"
 
@@ -46,5 +47,9 @@ std::vector<std::byte> checkpoint_to_bytes(const std::string& path, Module& mode
                                            const Optimizer& optimizer, const TrainingState& state);
 
 TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer& optimizer);
+// The same for a checkpoint already read (read_safetensors or safetensors_from_bytes); `path`
+// names it in errors.
+TrainingState load_checkpoint(const Safetensors& file, const std::string& path, Module& model,
+                              Optimizer& optimizer);
 
 }  // namespace normlab

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -33,7 +32,8 @@ void run_eval(const EvalOptions& o) {
     throw IoError(fmt::format("eval: {} has no run configuration; is it a normlab checkpoint?",
                               o.checkpoint));
   }
-  TrainConfig c = train_config_from_json(nlohmann::json::parse(cfg->second));
+  TrainConfig c =
+      parse_train_config(cfg->second, fmt::format("{} metadata 'config'", o.checkpoint));
   if (!o.data.empty()) {
     c.data = o.data;
   }

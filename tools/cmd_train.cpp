@@ -7,7 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
+#include <iterator>
+#include <string>
 
 #include "core/error.h"
 #include "datasets/spec.h"
@@ -22,17 +23,12 @@ namespace {
 
 TrainConfig read_run_config(const std::string& run_dir) {
   const std::string path = run_dir + "/config.json";
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw IoError(fmt::format("train: cannot resume: {} not found", path));
   }
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const nlohmann::json::exception& e) {
-    throw IoError(fmt::format("train: cannot resume: {} is not valid JSON ({})", path, e.what()));
-  }
-  return train_config_from_json(j);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return parse_train_config(text, path);
 }
 
 // On --resume the run's config.json defines the run; a flag that would change it is an error, not

@@ -4,7 +4,9 @@
 
 #include <CLI/CLI.hpp>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "core/error.h"
 #include "layers/norm/norm_kind.h"
@@ -101,6 +103,66 @@ nlohmann::json to_json(const TrainConfig& c) {
   return j;
 }
 
+namespace {
+
+[[noreturn]] void wrong_value(const char* key, std::string_view want, const nlohmann::json& v) {
+  throw ValueError(
+      fmt::format("train config: key '{}' must be {}, not a JSON {}", key, want, v.type_name()));
+}
+
+// Integers must be JSON integers in the member's range: nlohmann's own conversion casts a float
+// such as 5e48 to int64 (undefined behaviour; the train_config fuzz target found it) and wraps a
+// negative number into the unsigned seed.
+template <class I>
+I integer_value(const char* key, const nlohmann::json& v) {
+  constexpr auto lo = std::numeric_limits<I>::min();
+  constexpr auto hi = std::numeric_limits<I>::max();
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() <= static_cast<std::uint64_t>(hi)) {
+    return static_cast<I>(v.get<std::uint64_t>());
+  }
+  if (v.is_number_integer() && !v.is_number_unsigned() && std::is_signed_v<I> &&
+      v.get<std::int64_t>() >= static_cast<std::int64_t>(lo) &&
+      v.get<std::int64_t>() <= static_cast<std::int64_t>(hi)) {
+    return static_cast<I>(v.get<std::int64_t>());
+  }
+  wrong_value(key, fmt::format("an integer in [{}, {}]", lo, hi), v);
+}
+
+void read_value(const char* key, const nlohmann::json& v, std::string& out) {
+  if (!v.is_string()) {
+    wrong_value(key, "a string", v);
+  }
+  out = v.get<std::string>();
+}
+void read_value(const char* key, const nlohmann::json& v, bool& out) {
+  if (!v.is_boolean()) {
+    wrong_value(key, "true or false", v);
+  }
+  out = v.get<bool>();
+}
+void read_value(const char* key, const nlohmann::json& v, double& out) {
+  if (!v.is_number()) {
+    wrong_value(key, "a number", v);
+  }
+  out = v.get<double>();
+}
+template <class I>
+requires std::is_integral_v<I>
+void read_value(const char* key, const nlohmann::json& v, I& out) {
+  out = integer_value<I>(key, v);
+}
+void read_value(const char* key, const nlohmann::json& v, std::vector<std::int64_t>& out) {
+  if (!v.is_array()) {
+    wrong_value(key, "an array of integers", v);
+  }
+  out.clear();
+  for (const nlohmann::json& e : v) {
+    out.push_back(integer_value<std::int64_t>(key, e));
+  }
+}
+
+}  // namespace
+
 TrainConfig train_config_from_json(const nlohmann::json& j) {
   TrainConfig c;
   if (!j.is_object()) {
@@ -108,15 +170,24 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   }
   for_each_field(j, c, [](const nlohmann::json& in, const char* key, auto& v) {
     if (const auto it = in.find(key); it != in.end()) {
-      try {
-        it->get_to(v);
-      } catch (const nlohmann::json::exception& e) {
-        throw ValueError(
-            fmt::format("train config: key '{}' has the wrong type ({})", key, e.what()));
-      }
+      read_value(key, *it, v);
     }
   });
   return c;
+}
+
+TrainConfig parse_train_config(std::string_view text, std::string_view source) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw ValueError(fmt::format("train config: {} is not valid JSON ({})", source, e.what()));
+  }
+  try {
+    return train_config_from_json(j);
+  } catch (const ValueError& e) {
+    throw ValueError(fmt::format("{} ({})", e.what(), source));
+  }
 }
 
 void add_train_flags(CLI::App& cmd, TrainConfig& c) {

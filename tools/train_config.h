@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace CLI {  // NOLINT(readability-identifier-naming): CLI11 names its namespace so
@@ -63,6 +64,9 @@ struct TrainConfig {
 
 nlohmann::json to_json(const TrainConfig& c);
 TrainConfig train_config_from_json(const nlohmann::json& j);  // missing keys keep defaults
+// The same from JSON text (a config.json, a checkpoint's "config" metadata); `source` names it in
+// errors. ValueError for text that is not JSON, not an object, or holds a key of the wrong type.
+TrainConfig parse_train_config(std::string_view text, std::string_view source);
 
 // Adds every flag of TrainConfig to cmd, each with its help and default.
 void add_train_flags(CLI::App& cmd, TrainConfig& c);

@@ -184,3 +184,17 @@ TEST_CASE("npy reports a missing file and an unwritable path", "[npy][errors]") 
   REQUIRE_THROWS_AS(write_npy(bad, Tensor::zeros({2})), IoError);
   REQUIRE_THROWS_WITH(write_npy(bad, Tensor::zeros({2})), Catch::Contains("out.npy"));
 }
+
+TEST_CASE("npy: an empty array whose other dimensions overflow is an error, not UB",
+          "[npy][errors][fuzz]") {
+  // (0, 2^62, 2^62) holds no data bytes, so the size check passes; the strides of the other axes
+  // (2^124) used to overflow int64 inside Tensor::empty.
+  const std::string header =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4611686018427387904, "
+      "4611686018427387904), }\n";
+  const std::string bytes = npy_file(1, header, "");
+  const auto* p = reinterpret_cast<const std::byte*>(bytes.data());
+  CHECK_THROWS_AS(npy_from_bytes({p, bytes.size()}, "huge.npy"), ShapeError);
+  CHECK_THROWS_WITH(npy_from_bytes({p, bytes.size()}, "huge.npy"),
+                    Catch::Matchers::Contains("more than 2^63 elements"));
+}

@@ -204,3 +204,17 @@ TEST_CASE("safetensors write and read errors", "[safetensors][errors]") {
                     IoError);
   REQUIRE(fs::is_empty(dir.file("")));
 }
+
+TEST_CASE("safetensors: a deeply nested shape is an IoError, not a stack overflow",
+          "[safetensors][errors][fuzz]") {
+  // The error message used to dump() the shape's JSON, which recurses once per level: a 2 MB
+  // header nesting a million arrays crashed `normlab eval` with a segmentation fault.
+  constexpr std::size_t kDepth = 1'000'000;
+  const std::string header = R"({"a":{"dtype":"F32","shape":)" + std::string(kDepth, '[') +
+                             std::string(kDepth, ']') + R"(,"data_offsets":[0,0]}})";
+  const std::vector<std::byte> bytes = file_bytes(header, "");
+  CHECK_THROWS_AS(safetensors_from_bytes(bytes, "deep"), IoError);
+  CHECK_THROWS_WITH(safetensors_from_bytes(bytes, "deep"),
+                    Catch::Matchers::Contains("tensor 'a'") &&
+                        Catch::Matchers::Contains("dimension 0 is not a non-negative integer"));
+}

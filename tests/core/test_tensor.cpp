@@ -83,3 +83,11 @@ TEST_CASE("at checks bounds", "[tensor]") {
   REQUIRE(a.get({1, 1}) == 7.0);
   REQUIRE_THROWS_AS(a.item(), ShapeError);
 }
+
+TEST_CASE("a shape whose strides overflow int64 is a ShapeError, even when empty",
+          "[tensor][fuzz]") {
+  constexpr std::int64_t k = std::int64_t{1} << 40;
+  CHECK_THROWS_AS(Tensor::empty({0, k, k}, DType::f32), ShapeError);
+  CHECK_THROWS_AS(Tensor::empty({k, k}, DType::u8), ShapeError);
+  CHECK(Tensor::empty({0, k}, DType::f32).numel() == 0);
+}

@@ -308,3 +308,41 @@ TEST_CASE("tar reader: GNU long names and pax paths", "[tar]") {
   CHECK(entries[1].name == "pax/x.bin");
   CHECK(entries[1].data == text_bytes("second"));
 }
+
+namespace {
+
+// One ustar entry named `name` whose 12-byte size field is `size_field`, checksum fixed, then the
+// end-of-archive blocks: a header that claims a size the archive does not hold.
+Bytes tar_claiming(const std::string& name, const Bytes& size_field) {
+  Bytes tar = tar_bytes({{name, {}}});
+  std::copy(size_field.begin(), size_field.end(), tar.begin() + 124);
+  std::fill(tar.begin() + 148, tar.begin() + 156, std::uint8_t{' '});
+  unsigned sum = 0;
+  for (std::size_t i = 0; i < 512; ++i) {
+    sum += tar[i];
+  }
+  std::snprintf(reinterpret_cast<char*>(tar.data() + 148), 8, "%06o", sum);
+  tar[155] = ' ';
+  return tar;
+}
+
+}  // namespace
+
+TEST_CASE("a tar header's claimed size is not allocated before the bytes arrive",
+          "[cifar][tar][errors][fuzz]") {
+  TempDir dir("cifar");
+  // 8 GiB in octal: the reader used to allocate all of it before finding the archive empty.
+  const Bytes octal = text_bytes(std::string("77777777777") + std::string(1, '\0'));
+  write_bytes(dir / "octal.tar", tar_claiming("cifar-10-batches-bin/test_batch.bin", octal));
+  CHECK_THROWS_AS(load_cifar(CifarKind::cifar10, dir / "octal.tar"), IoError);
+  CHECK_THROWS_WITH(load_cifar(CifarKind::cifar10, dir / "octal.tar"),
+                    Contains("test_batch.bin truncated") && Contains("8589934591"));
+  // GNU base-256 near 2^64: the padding arithmetic used to wrap and std::vector threw
+  // length_error, which is not a normlab::Error.
+  Bytes base256 = {0x80, 0, 0, 0};
+  base256.resize(12, 0xFF);
+  write_bytes(dir / "b256.tar", tar_claiming("cifar-10-batches-bin/test_batch.bin", base256));
+  CHECK_THROWS_AS(load_cifar(CifarKind::cifar10, dir / "b256.tar"), IoError);
+  CHECK_THROWS_WITH(load_cifar(CifarKind::cifar10, dir / "b256.tar"),
+                    Contains("claims 18446744073709551615 bytes"));
+}

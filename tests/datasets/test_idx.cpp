@@ -165,3 +165,19 @@ TEST_CASE("the real Fashion-MNIST files of Debian's package", "[idx][fashion-mni
   CHECK(s.train.label(0) == 9);
   CHECK(s.test.label(0) == 9);
 }
+
+TEST_CASE("idx dimensions whose product overflows are a truncation, not an empty tensor",
+          "[idx][errors][fuzz]") {
+  // 65536^4 = 2^64, which wraps to 0 in 64 bits and used to match the 0 data bytes present.
+  TempDir dir("idx");
+  write_bytes(dir / "wrap", idx_bytes({65536, 65536, 65536, 65536}, {}));
+  CHECK_THROWS_AS(read_idx(dir / "wrap"), IoError);
+  CHECK_THROWS_WITH(read_idx(dir / "wrap"),
+                    Contains("wrap") && Contains("truncated") && Contains("[65536, 65536"));
+  // A zero dimension makes the product 0 whatever the others are; the strides of the others must
+  // still fit, so this is a ShapeError rather than an empty tensor with overflowing strides.
+  write_bytes(dir / "zero", idx_bytes({0, 4294967295u, 4294967295u, 4294967295u}, {}));
+  CHECK_THROWS_AS(read_idx(dir / "zero"), ShapeError);
+  write_bytes(dir / "empty", idx_bytes({0, 28, 28}, {}));
+  CHECK(read_idx(dir / "empty").shape() == Shape{0, 28, 28});
+}
