@@ -72,13 +72,22 @@ inline Tensor values(Shape shape, const std::vector<double>& v, DType dtype = DT
 }
 
 // |a − b| ≤ rtol · max(1, max|b|) elementwise, as one scaled bound over the tensor.
+// |a − b| ≤ rtol · max(1, max|b|) elementwise, as one scaled bound over the tensor. False for any
+// NaN in a or b and for an infinity in a that b does not have (core/tensor_math.h).
+inline bool golden_close(const Tensor& a, const Tensor& b, double rtol) {
+  if (a.shape() != b.shape()) {
+    return false;
+  }
+  const double scale = std::max(1.0, max_abs(b));
+  return max_abs_diff(a.to(DType::f64), b.to(DType::f64)) <= rtol * scale;
+}
+
 inline void require_close(const Tensor& a, const Tensor& b, double rtol, const std::string& what) {
   INFO(what << ": shapes " << to_string(a.shape()) << " vs " << to_string(b.shape()));
   REQUIRE(a.shape() == b.shape());
-  const double scale = std::max(1.0, max_abs(b));
-  const double err = max_abs_diff(a.to(DType::f64), b.to(DType::f64));
-  INFO(what << ": max |a - b| = " << err << ", scale " << scale);
-  REQUIRE(err <= rtol * scale);
+  INFO(what << ": max |a - b| = " << max_abs_diff(a.to(DType::f64), b.to(DType::f64)) << ", scale "
+            << std::max(1.0, max_abs(b)));
+  REQUIRE(golden_close(a, b, rtol));
 }
 
 }  // namespace normlab::test
