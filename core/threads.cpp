@@ -3,8 +3,6 @@
 #include <cblas.h>
 #include <omp.h>
 
-#include <string_view>
-
 namespace normlab {
 
 void set_num_threads(int n) {
@@ -25,7 +23,7 @@ std::string blas_core_name() {
 }
 
 std::string better_blas_core() {
-  const std::string_view chosen = blas_core_name();
+  const std::string chosen = blas_core_name();
   if (chosen != "Prescott" && chosen != "prescott") {
     return {};  // OpenBLAS recognised the processor (or the user chose)
   }
