@@ -3,13 +3,12 @@
 // set (forward_one_set, backward_one_set), compiled for AVX-512, AVX2 and the baseline
 // (core/multiversion.h). The helpers below are always_inline so that each clone compiles its own
 // copy of them for its instruction set. The per-set kernels only touch their own set and their own
-// slice of the per-run partial sums, so for BN, IN, GN and channel norm any thread count gives the
-// same bits; LN's and RMSNorm's dγ, dβ are summed per thread, so there a given thread count does.
+// slice of the per-run partial sums, and LN's and RMSNorm's per-position dγ, dβ are summed by
+// blocks of positions in set order, so any thread count gives the same bits.
 #include "layers/norm/set_norm_kernels.h"
 
-#include <omp.h>
-
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cmath>
 
@@ -35,6 +34,9 @@ namespace {
 
 // Rows of a chunk are reduced two-pass while they sit in L1 (2048 floats = 8 KiB).
 constexpr std::int64_t kChunk = 2048;
+
+// Positions per block of the per-position backward: its two accumulators of doubles take 8 KiB.
+constexpr std::int64_t kPositionBlock = 512;
 
 // Count, mean and M2 = Σ(x − mean)² of the values merged so far (double).
 struct Moments {
@@ -129,26 +131,40 @@ template <class T>
   }
 }
 
-// Sweep 1 of a per-position row: this thread's Σdy, Σdy·x̂ per position d, and the row's
-// Σ γ_d·dy_d and Σ γ_d·dy_d·x̂_d. kGamma is a template argument so that each variant's loop has no
-// branch in it and vectorizes.
+// Sweep 1 of a per-position row: Σ_d γ_d·dy_d and Σ_d γ_d·dy_d·x̂_d. kGamma is a template
+// argument so that each variant's loop has no branch in it and vectorizes.
 template <bool kGamma, class T>
-[[gnu::always_inline]] inline void position_sums(const T* dy, const T* x, const T* gamma,
-                                                 std::int64_t n, double mu, double rs, double* pdy,
-                                                 double* pdyx, double& sum_g, double& sum_gxhat) {
+[[gnu::always_inline]] inline void position_row_sums(const T* dy, const T* x, const T* gamma,
+                                                     std::int64_t n, double mu, double rs,
+                                                     double& sum_g, double& sum_gxhat) {
   double sg = 0.0, sgx = 0.0;
 #pragma omp simd reduction(+ : sg, sgx)
   for (std::int64_t i = 0; i < n; ++i) {
-    const double dyi = static_cast<double>(dy[i]);
-    const double dyxhat = dyi * (static_cast<double>(x[i]) - mu) * rs;
-    const double g = kGamma ? static_cast<double>(gamma[i]) : 1.0;
-    pdy[i] += dyi;
-    pdyx[i] += dyxhat;
-    sg += g * dyi;
-    sgx += g * dyxhat;
+    const double g = kGamma ? static_cast<double>(gamma[i]) * static_cast<double>(dy[i])
+                            : static_cast<double>(dy[i]);
+    sg += g;
+    sgx += g * (static_cast<double>(x[i]) - mu) * rs;
   }
   sum_g = sg;
   sum_gxhat = sgx;
+}
+
+// Sweep 2 of one row over a block of n positions: adds dy_d and dy_d·x̂_d into the block's dβ, dγ
+// accumulators and writes dx_d = rstd·γ_d·dy_d + b·(x_d − μ) + c.
+template <bool kGamma, class T>
+[[gnu::always_inline]] inline void position_block_dx(const T* dy, const T* x, const T* gamma,
+                                                     std::int64_t n, double mu, double rs, double b,
+                                                     double c, double* acc_dy, double* acc_dyxhat,
+                                                     T* dx) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double dyi = static_cast<double>(dy[i]);
+    const double centered = static_cast<double>(x[i]) - mu;
+    const double g = kGamma ? static_cast<double>(gamma[i]) : 1.0;
+    acc_dy[i] += dyi;
+    acc_dyxhat[i] += dyi * centered * rs;
+    dx[i] = static_cast<T>(rs * g * dyi + b * centered + c);
+  }
 }
 
 template <class T>
@@ -171,7 +187,8 @@ struct BackwardArgs {
   bool constant_stats;
   T* dx;
   double *run_dy, *run_dyxhat;  // per_run: (sets, runs per row) partial Σdy, Σdy·x̂
-  double *pos_dy, *pos_dyxhat;  // per_position: this thread's (inner) partial Σdy, Σdy·x̂
+  double *coef_b, *coef_c;  // per_position: (sets) b and c of dx = rstd·γ·dy + b·(x − μ) + c
+  double *dgamma, *dbeta;   // per_position: (inner) outputs, or null
 };
 
 // One set: statistics (eq. D0), then y = γ_p·(x̂·r + d) + β_p (eq. 1 and 6 of the GN paper).
@@ -221,9 +238,9 @@ template <class T>
   }
 }
 
-// One set of the backward. Sweep 1 reduces Σdy and Σdy·x̂ per run (or per position) and, from
-// them, Σg and Σg·x̂ of the set; sweep 2 writes dx = a·dy + b·(x − μ) + c (eq. D4 regrouped:
-// a = rstd·γ·r, b = −rstd²·Σg·x̂/m, c = −rstd·Σg/m).
+// One set of a per_run backward. Sweep 1 reduces Σdy and Σdy·x̂ per run and, from them, Σg and
+// Σg·x̂ of the set; sweep 2 writes dx = a·dy + b·(x − μ) + c (eq. D4 regrouped: a = rstd·γ·r,
+// b = −rstd²·Σg·x̂/m, c = −rstd·Σg/m).
 template <class T>
 [[gnu::always_inline]] inline void backward_set(const BackwardArgs<T>& k, std::int64_t s) {
   const SetLayout& L = k.plan->sets;
@@ -233,33 +250,6 @@ template <class T>
   const double r = k.renorm.r != nullptr ? k.renorm.r[s] : 1.0;
   const double m = static_cast<double>(L.m());
   double sum_g = 0.0, sum_gxhat = 0.0;
-  if (A.kind == AffineLayout::Kind::per_position) {
-    // sweep 1: Σ_d γ_d·dy_d and Σ_d γ_d·dy_d·x̂_d; this thread's dβ_d, dγ_d partials
-    const T* dy = k.dy + row(0);
-    const T* x = k.x + row(0);
-    double* pdy = k.pos_dy;
-    double* pdyx = k.pos_dyxhat;
-    if (k.gamma != nullptr) {
-      position_sums<true>(dy, x, k.gamma, L.inner, mu, rs, pdy, pdyx, sum_g, sum_gxhat);
-    } else {
-      position_sums<false>(dy, x, k.gamma, L.inner, mu, rs, pdy, pdyx, sum_g, sum_gxhat);
-    }
-    // sweep 2: dx = rstd·γ_d·dy + b·(x − μ) + c
-    const double b = k.constant_stats ? 0.0 : -rs * rs * sum_gxhat / m;
-    const double c = k.constant_stats || !k.plan->subtract_mean ? 0.0 : -rs * sum_g / m;
-    T* dx = k.dx + row(0);
-    if (k.gamma != nullptr) {
-      const T* gamma = k.gamma;
-#pragma omp simd
-      for (std::int64_t i = 0; i < L.inner; ++i) {
-        dx[i] = static_cast<T>(rs * static_cast<double>(gamma[i]) * static_cast<double>(dy[i]) +
-                               b * (static_cast<double>(x[i]) - mu) + c);
-      }
-    } else {
-      scaled_dx_run(dy, x, L.inner, mu, rs, b, c, dx);
-    }
-    return;
-  }
   const std::int64_t runs = L.inner / A.run, first = (s % A.period) * A.stride;
   double* pdy = k.run_dy + s * runs;
   double* pdyx = k.run_dyxhat + s * runs;
@@ -300,6 +290,54 @@ template <class T>
   }
 }
 
+// Per-position backward, sweep 1, one row (= one set: outer is 1): Σg and Σg·x̂, and from them
+// the set's b and c of eq. D4 regrouped (RMSNorm, which does not subtract the mean, has c = 0).
+template <class T>
+[[gnu::always_inline]] inline void position_row_coefficients(const BackwardArgs<T>& k,
+                                                             std::int64_t s) {
+  const SetLayout& L = k.plan->sets;
+  const double mu = k.mean[s], rs = k.rstd[s];
+  const double m = static_cast<double>(L.m());
+  const T* dy = k.dy + s * L.inner;
+  const T* x = k.x + s * L.inner;
+  double sum_g = 0.0, sum_gxhat = 0.0;
+  if (!k.constant_stats) {
+    if (k.gamma != nullptr) {
+      position_row_sums<true>(dy, x, k.gamma, L.inner, mu, rs, sum_g, sum_gxhat);
+    } else {
+      position_row_sums<false>(dy, x, k.gamma, L.inner, mu, rs, sum_g, sum_gxhat);
+    }
+  }
+  k.coef_b[s] = -rs * rs * sum_gxhat / m;
+  k.coef_c[s] = k.plan->subtract_mean ? -rs * sum_g / m : 0.0;
+}
+
+// Per-position backward, sweep 2, positions [d0, d0 + n) of every row: dβ_d = Σ_s dy and
+// dγ_d = Σ_s dy·x̂ summed in set order while the block's accumulators sit in L1, and dx.
+template <class T>
+[[gnu::always_inline]] inline void position_block_backward(const BackwardArgs<T>& k,
+                                                           std::int64_t d0, std::int64_t n) {
+  const SetLayout& L = k.plan->sets;
+  std::array<double, kPositionBlock> acc_dy{}, acc_dyxhat{};
+  const T* gamma = k.gamma != nullptr ? k.gamma + d0 : nullptr;
+  for (std::int64_t s = 0; s < L.sets; ++s) {
+    const std::int64_t at = s * L.inner + d0;
+    if (gamma != nullptr) {
+      position_block_dx<true>(k.dy + at, k.x + at, gamma, n, k.mean[s], k.rstd[s], k.coef_b[s],
+                              k.coef_c[s], acc_dy.data(), acc_dyxhat.data(), k.dx + at);
+    } else {
+      position_block_dx<false>(k.dy + at, k.x + at, gamma, n, k.mean[s], k.rstd[s], k.coef_b[s],
+                               k.coef_c[s], acc_dy.data(), acc_dyxhat.data(), k.dx + at);
+    }
+  }
+  if (k.dbeta != nullptr) {
+    std::copy_n(acc_dy.data(), n, k.dbeta + d0);
+  }
+  if (k.dgamma != nullptr) {
+    std::copy_n(acc_dyxhat.data(), n, k.dgamma + d0);
+  }
+}
+
 // The multiversioned entry points: one per kernel and dtype (clang 14 cannot clone templates).
 NORMLAB_MULTIVERSION void forward_one_set(const ForwardArgs<float>& k, std::int64_t s) {
   forward_set(k, s);
@@ -312,6 +350,22 @@ NORMLAB_MULTIVERSION void backward_one_set(const BackwardArgs<float>& k, std::in
 }
 NORMLAB_MULTIVERSION void backward_one_set(const BackwardArgs<double>& k, std::int64_t s) {
   backward_set(k, s);
+}
+NORMLAB_MULTIVERSION void position_coefficients_one_row(const BackwardArgs<float>& k,
+                                                        std::int64_t s) {
+  position_row_coefficients(k, s);
+}
+NORMLAB_MULTIVERSION void position_coefficients_one_row(const BackwardArgs<double>& k,
+                                                        std::int64_t s) {
+  position_row_coefficients(k, s);
+}
+NORMLAB_MULTIVERSION void position_backward_one_block(const BackwardArgs<float>& k, std::int64_t d0,
+                                                      std::int64_t n) {
+  position_block_backward(k, d0, n);
+}
+NORMLAB_MULTIVERSION void position_backward_one_block(const BackwardArgs<double>& k,
+                                                      std::int64_t d0, std::int64_t n) {
+  position_block_backward(k, d0, n);
 }
 
 bool worth_threads(const SetLayout& L) {
@@ -346,37 +400,38 @@ void set_norm_backward(const NormPlan& plan, const T* dy, const T* x, const T* g
   const SetLayout& L = plan.sets;
   const AffineLayout& A = plan.affine;
   const bool threads = worth_threads(L);
-  BackwardArgs<T> k{&plan,          dy, x,       gamma,   renorm,  mean,   rstd,
-                    constant_stats, dx, nullptr, nullptr, nullptr, nullptr};
+  BackwardArgs<T> k{.plan = &plan,
+                    .dy = dy,
+                    .x = x,
+                    .gamma = gamma,
+                    .renorm = renorm,
+                    .mean = mean,
+                    .rstd = rstd,
+                    .constant_stats = constant_stats,
+                    .dx = dx,
+                    .run_dy = nullptr,
+                    .run_dyxhat = nullptr,
+                    .coef_b = nullptr,
+                    .coef_c = nullptr,
+                    .dgamma = dgamma,
+                    .dbeta = dbeta};
   if (A.kind == AffineLayout::Kind::per_position) {
-    // Each thread sums its own sets' dβ_d, dγ_d; the partials are added in thread order, and the
-    // static schedule gives every thread the same sets each call, so a thread count fixes the bits.
-    const int T_count = threads ? num_threads() : 1;
-    const auto D = static_cast<std::size_t>(L.inner);
-    std::vector<double> partial(2 * D * static_cast<std::size_t>(T_count), 0.0);
-#pragma omp parallel num_threads(T_count) if (threads)
-    {
-      BackwardArgs<T> mine = k;
-      const auto t = static_cast<std::size_t>(omp_get_thread_num());
-      mine.pos_dy = partial.data() + 2 * D * t;
-      mine.pos_dyxhat = mine.pos_dy + D;
-#pragma omp for schedule(static)
-      for (std::int64_t s = 0; s < L.sets; ++s) {
-        backward_one_set(mine, s);
-      }
+    // Sweep 1 over rows (threads over sets), then sweep 2 over blocks of positions (threads over
+    // blocks): each block sums its dγ_d, dβ_d over the sets in order, so the bits do not depend on
+    // the thread count, and no thread keeps a partial sum of every position.
+    assert(renorm.r == nullptr && renorm.d == nullptr);
+    std::vector<double> coef(2 * static_cast<std::size_t>(L.sets));
+    k.coef_b = coef.data();
+    k.coef_c = coef.data() + L.sets;
+#pragma omp parallel for schedule(static) if (threads)
+    for (std::int64_t s = 0; s < L.sets; ++s) {
+      position_coefficients_one_row(k, s);
     }
-    for (std::size_t d = 0; d < D; ++d) {
-      double sdy = 0.0, sdyx = 0.0;
-      for (std::size_t t = 0; t < static_cast<std::size_t>(T_count); ++t) {
-        sdy += partial[2 * D * t + d];
-        sdyx += partial[2 * D * t + D + d];
-      }
-      if (dbeta != nullptr) {
-        dbeta[d] = sdy;
-      }
-      if (dgamma != nullptr) {
-        dgamma[d] = sdyx;
-      }
+    const std::int64_t blocks = (L.inner + kPositionBlock - 1) / kPositionBlock;
+#pragma omp parallel for schedule(static) if (threads && blocks > 1)
+    for (std::int64_t blk = 0; blk < blocks; ++blk) {
+      const std::int64_t d0 = blk * kPositionBlock;
+      position_backward_one_block(k, d0, std::min(kPositionBlock, L.inner - d0));
     }
     return;
   }
