@@ -2,6 +2,7 @@
 // reference backward (<layer>_backward_reference, the labelled steps of docs/normalization/), in
 // float64 to round-off; float32 against float64 within 1e-6 of max|ref|, also for inputs with
 // mean 1e4; and the error paths of the shared wrapper.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
@@ -10,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/random.h"
+#include "core/threads.h"
 #include "layers/norm/batch_channel_norm.h"
 #include "layers/norm/batch_norm.h"
 #include "layers/norm/batch_renorm.h"
@@ -250,5 +252,31 @@ TEST_CASE("per_channel_affine: the parameter index of every run", "[set_norm]") 
     CHECK(a.period == 8);
     CHECK(a.stride == 1);
     CHECK(a.run == 15);
+  }
+}
+
+TEST_CASE("LayerNorm's backward gives the same bits on 1 and 2 threads", "[set_norm][layer_norm]") {
+  // dγ_d sums over the samples; the sum must not depend on how the samples are split. In float64,
+  // where a different order of the same additions shows in the last bits.
+  const int threads_before = num_threads();
+  Rng rng{919};
+  const Tensor x = randn({16, 8, 24, 24}, DType::f64, rng, 2.0, 1.5);
+  const Tensor w = randn({8, 24, 24}, DType::f64, rng, 1.0);
+  const Tensor b = randn({8, 24, 24}, DType::f64, rng);
+  const Tensor dy = randn({16, 8, 24, 24}, DType::f64, rng);
+  REQUIRE(x.numel() >= 2 * kParallelGrain);  // large enough that both sweeps use the threads
+  auto grads = [&](int threads) {
+    set_num_threads(threads);
+    Variable xv(x.clone(), true), wv(w.clone(), true), bv(b.clone(), true);
+    layer_norm(xv, {8, 24, 24}, wv, bv, kEps).backward(dy);
+    return std::vector<Tensor>{xv.grad(), wv.grad(), bv.grad()};
+  };
+  const std::vector<Tensor> one = grads(1), two = grads(2);
+  set_num_threads(threads_before);
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    CAPTURE(i);
+    const auto a = one[i].data<double>(), c = two[i].data<double>();
+    REQUIRE(a.size() == c.size());
+    CHECK(std::equal(a.begin(), a.end(), c.begin()));
   }
 }
