@@ -15,23 +15,40 @@ namespace normlab {
 
 // ---- estimated batch norm ----
 
-EstimatedBatchNorm::EstimatedBatchNorm(std::int64_t channels,
-                                       const EstimatedBatchNormOptions& options)
-    : channels_(channels), options_(options) {
+namespace {
+
+// γ's shape (C), once channels and eps are valid.
+Shape checked_estimated_batch_norm_params(std::int64_t channels, double eps) {
   if (channels <= 0) {
     throw ValueError(
         fmt::format("estimated_batch_norm: channels must be positive (channels: {})", channels));
   }
-  check_eps("estimated_batch_norm", options.eps);
-  init_affine(weight_, bias_, {channels}, options.dtype, options.affine);
+  check_eps("estimated_batch_norm", eps);
+  return {channels};
+}
+
+// γ's shape (G), once G divides C and eps is valid.
+Shape checked_channel_norm_params(std::int64_t channels, std::int64_t groups, double eps) {
+  check_groups_divide("channel_norm", channels, groups);
+  check_eps("channel_norm", eps);
+  return {groups};
+}
+
+}  // namespace
+
+EstimatedBatchNorm::EstimatedBatchNorm(std::int64_t channels,
+                                       const EstimatedBatchNormOptions& options)
+    : AffineNorm(checked_estimated_batch_norm_params(channels, options.eps), options.dtype,
+                 options.affine),
+      channels_(channels),
+      options_(options) {
   init_running_stats(running_mean_, running_var_, nullptr, channels, options.dtype);
-  register_parameter("weight", &weight_);
-  register_parameter("bias", &bias_);
   register_buffer("running_mean", &running_mean_);
   register_buffer("running_var", &running_var_);
 }
 
-Variable EstimatedBatchNorm::run(const Variable& x, const Variable& weight, const Variable& bias) {
+Variable EstimatedBatchNorm::normalize(const Variable& x, const Variable& weight,
+                                       const Variable& bias) {
   constexpr std::string_view op = "estimated_batch_norm";
   check_channels(op, x.data(), kChannelsFirstRank, channels_);
   if (is_training()) {
@@ -44,14 +61,6 @@ Variable EstimatedBatchNorm::run(const Variable& x, const Variable& weight, cons
   return batch_norm_with_constants(x, to_doubles(running_mean_),
                                    rstd_from_var(to_doubles(running_var_), options_.eps), weight,
                                    bias);
-}
-
-Variable EstimatedBatchNorm::forward(const Variable& x) {
-  return run(x, weight_, bias_);
-}
-
-Tensor EstimatedBatchNorm::forward_no_grad(const Tensor& x) {
-  return run(Variable(x), frozen(weight_), frozen(bias_)).data();
 }
 
 std::string EstimatedBatchNorm::extra_repr() const {
@@ -105,26 +114,15 @@ NormGrads channel_norm_backward_reference(const Tensor& x, const Tensor& dy, std
 
 ChannelNorm::ChannelNorm(std::int64_t channels, std::int64_t groups,
                          const ChannelNormOptions& options)
-    : channels_(channels), groups_(groups), options_(options) {
-  if (channels <= 0 || groups <= 0 || channels % groups != 0) {
-    throw ShapeError(fmt::format(
-        "channel_norm: {} channels are not divisible into {} groups (channels: {}, groups: {})",
-        channels, groups, channels, groups));
-  }
-  check_eps("channel_norm", options.eps);
-  init_affine(weight_, bias_, {groups}, options.dtype, options.affine);
-  register_parameter("weight", &weight_);
-  register_parameter("bias", &bias_);
-}
+    : AffineNorm(checked_channel_norm_params(channels, groups, options.eps), options.dtype,
+                 options.affine),
+      channels_(channels),
+      groups_(groups),
+      options_(options) {}
 
-Variable ChannelNorm::forward(const Variable& x) {
+Variable ChannelNorm::normalize(const Variable& x, const Variable& weight, const Variable& bias) {
   check_channels("channel_norm", x.data(), kChannelsFirstRank, channels_);
-  return channel_norm(x, groups_, weight_, bias_, options_.eps);
-}
-
-Tensor ChannelNorm::forward_no_grad(const Tensor& x) {
-  check_channels("channel_norm", x, kChannelsFirstRank, channels_);
-  return channel_norm(Variable(x), groups_, frozen(weight_), frozen(bias_), options_.eps).data();
+  return channel_norm(x, groups_, weight, bias, options_.eps);
 }
 
 std::string ChannelNorm::extra_repr() const {

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "layers/module.h"
+#include "layers/norm/affine_norm.h"
 #include "layers/norm/batch_norm.h"
 
 namespace normlab {
@@ -26,26 +26,22 @@ struct EstimatedBatchNormOptions {
 // Training first moves the estimates toward the batch (eq. BCN1, no gradient through them), then
 // both modes compute y = γ_c·(x − μ̂_c)/sqrt(σ̂²_c + ε) + β_c (eq. BCN2) with BatchNorm's
 // eval-mode node: dx = γ_c·rstd̂_c·dy (eq. BN10). σ̂² moves toward the biased batch variance.
-class EstimatedBatchNorm final : public Module {
+// γ, β (C): AffineNorm.
+class EstimatedBatchNorm final : public AffineNorm {
  public:
   explicit EstimatedBatchNorm(std::int64_t channels, const EstimatedBatchNormOptions& options = {});
 
-  Variable forward(const Variable& x) override;
-  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "EstimatedBatchNorm"; }
   std::string extra_repr() const override;
 
-  Variable& weight() noexcept { return weight_; }            // γ (C)
-  Variable& bias() noexcept { return bias_; }                // β (C)
   Tensor& running_mean() noexcept { return running_mean_; }  // μ̂ (C), labml's exp_mean
   Tensor& running_var() noexcept { return running_var_; }    // σ̂² (C), labml's exp_var
 
  private:
-  Variable run(const Variable& x, const Variable& weight, const Variable& bias);
+  Variable normalize(const Variable& x, const Variable& weight, const Variable& bias) override;
 
   std::int64_t channels_;
   EstimatedBatchNormOptions options_;
-  Variable weight_, bias_;
   Tensor running_mean_, running_var_;
 };
 
@@ -67,24 +63,21 @@ Variable channel_norm(const Variable& x, std::int64_t groups, const Variable& we
 NormGrads channel_norm_backward_reference(const Tensor& x, const Tensor& dy, std::int64_t G,
                                           const Tensor& gamma, double eps);
 
-class ChannelNorm final : public Module {
+// γ, β (G): AffineNorm.
+class ChannelNorm final : public AffineNorm {
  public:
   // labml's argument order: ChannelNorm(channels, groups). ShapeError unless groups divides
   // channels.
   ChannelNorm(std::int64_t channels, std::int64_t groups, const ChannelNormOptions& options = {});
 
-  Variable forward(const Variable& x) override;
-  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "ChannelNorm"; }
   std::string extra_repr() const override;
 
-  Variable& weight() noexcept { return weight_; }  // γ (G)
-  Variable& bias() noexcept { return bias_; }      // β (G)
-
  private:
+  Variable normalize(const Variable& x, const Variable& weight, const Variable& bias) override;
+
   std::int64_t channels_, groups_;
   ChannelNormOptions options_;
-  Variable weight_, bias_;
 };
 
 // ---- batch-channel norm ----

@@ -91,58 +91,31 @@ void update_running_stats(Tensor& running_mean, Tensor& running_var, const Batch
 }
 
 BatchNorm::BatchNorm(std::int64_t num_features, const BatchNormOptions& options)
-    : num_features_(num_features), options_(options) {
-  if (num_features <= 0) {
-    throw ValueError(
-        fmt::format("batch_norm: num_features must be positive (num_features: {})", num_features));
-  }
-  check_eps("batch_norm", options.eps);
-  if (options.momentum && !(*options.momentum >= 0.0 && *options.momentum <= 1.0)) {
-    throw ValueError(
-        fmt::format("batch_norm: momentum must be in [0, 1] (momentum: {})", *options.momentum));
-  }
-  init_affine(weight_, bias_, {num_features}, options.dtype, options.affine);
-  if (options.track_running_stats) {
-    init_running_stats(running_mean_, running_var_, &num_batches_tracked_, num_features,
-                       options.dtype);
-  }
-  register_parameter("weight", &weight_);
-  register_parameter("bias", &bias_);
-  register_buffer("running_mean", &running_mean_);
-  register_buffer("running_var", &running_var_);
-  register_buffer("num_batches_tracked", &num_batches_tracked_);
-}
+    : RunningStatsNorm(running_stats_config("batch_norm", num_features, options)),
+      options_(options) {}
 
-Variable BatchNorm::run(const Variable& x, const Variable& weight, const Variable& bias) {
-  check_channels("batch_norm", x.data(), kBatchNormRank, num_features_);
+Variable BatchNorm::normalize(const Variable& x, const Variable& weight, const Variable& bias) {
+  check_channels("batch_norm", x.data(), kBatchNormRank, num_features());
   // PyTorch: batch statistics in training, and always when no running statistics are kept.
   if (is_training() || !options_.track_running_stats) {
     BatchStats stats;
     Variable y = batch_norm_train(x, weight, bias, options_.eps, &stats);
     if (is_training() && options_.track_running_stats) {
-      const std::int64_t tracked = static_cast<std::int64_t>(num_batches_tracked_.item()) + 1;
-      num_batches_tracked_.set({}, static_cast<double>(tracked));
+      const std::int64_t tracked = static_cast<std::int64_t>(num_batches_tracked().item()) + 1;
+      num_batches_tracked().set({}, static_cast<double>(tracked));
       const double factor =
           options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(tracked);
-      update_running_stats(running_mean_, running_var_, stats, factor);
+      update_running_stats(running_mean(), running_var(), stats, factor);
     }
     return y;
   }
-  return batch_norm_eval(x, running_mean_, running_var_, weight, bias, options_.eps);
-}
-
-Variable BatchNorm::forward(const Variable& x) {
-  return run(x, weight_, bias_);
-}
-
-Tensor BatchNorm::forward_no_grad(const Tensor& x) {
-  return run(Variable(x), frozen(weight_), frozen(bias_)).data();
+  return batch_norm_eval(x, running_mean(), running_var(), weight, bias, options_.eps);
 }
 
 std::string BatchNorm::extra_repr() const {
   const std::string momentum =
       options_.momentum ? fmt::format("{}", *options_.momentum) : std::string("None");
-  return fmt::format("{}, eps={}, momentum={}, affine={}, track_running_stats={}", num_features_,
+  return fmt::format("{}, eps={}, momentum={}, affine={}, track_running_stats={}", num_features(),
                      options_.eps, momentum, options_.affine ? "True" : "False",
                      options_.track_running_stats ? "True" : "False");
 }

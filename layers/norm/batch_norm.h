@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "layers/module.h"
+#include "layers/norm/affine_norm.h"
 #include "layers/norm/set_norm.h"
 
 namespace normlab {
@@ -60,30 +60,20 @@ NormGrads batch_norm_backward_reference(const Tensor& x, const Tensor& dy, const
 void update_running_stats(Tensor& running_mean, Tensor& running_var, const BatchStats& stats,
                           double factor);
 
-class BatchNorm final : public Module {
+// γ, β (C), running_mean, running_var (C) and num_batches_tracked: RunningStatsNorm.
+class BatchNorm final : public RunningStatsNorm {
  public:
   explicit BatchNorm(std::int64_t num_features, const BatchNormOptions& options = {});
 
-  Variable forward(const Variable& x) override;
-  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "BatchNorm"; }
   std::string extra_repr() const override;
 
-  std::int64_t num_features() const noexcept { return num_features_; }
   const BatchNormOptions& options() const noexcept { return options_; }
-  Variable& weight() noexcept { return weight_; }            // γ (C); undefined without affine
-  Variable& bias() noexcept { return bias_; }                // β (C); undefined without affine
-  Tensor& running_mean() noexcept { return running_mean_; }  // (C); undefined without tracking
-  Tensor& running_var() noexcept { return running_var_; }    // (C), unbiased
-  Tensor& num_batches_tracked() noexcept { return num_batches_tracked_; }  // int64 scalar
 
  private:
-  Variable run(const Variable& x, const Variable& weight, const Variable& bias);
+  Variable normalize(const Variable& x, const Variable& weight, const Variable& bias) override;
 
-  std::int64_t num_features_;
   BatchNormOptions options_;
-  Variable weight_, bias_;
-  Tensor running_mean_, running_var_, num_batches_tracked_;
 };
 
 }  // namespace normlab

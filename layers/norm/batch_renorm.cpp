@@ -52,6 +52,21 @@ void check_limits(double r_max, double d_max) {
   }
 }
 
+// γ's shape (C), once every option is valid.
+Shape checked_batch_renorm_params(std::int64_t num_features, const BatchRenormOptions& options) {
+  if (num_features <= 0) {
+    throw ValueError(fmt::format("batch_renorm: num_features must be positive (num_features: {})",
+                                 num_features));
+  }
+  check_eps("batch_renorm", options.eps);
+  check_limits(options.r_max, options.d_max);
+  if (!(options.momentum >= 0.0 && options.momentum <= 1.0)) {
+    throw ValueError(
+        fmt::format("batch_renorm: momentum must be in [0, 1] (momentum: {})", options.momentum));
+  }
+  return {num_features};
+}
+
 }  // namespace
 
 Variable batch_renorm_train(const Variable& x, const Variable& weight, const Variable& bias,
@@ -94,22 +109,11 @@ Variable batch_renorm_train(const Variable& x, const Variable& weight, const Var
 }
 
 BatchRenorm::BatchRenorm(std::int64_t num_features, const BatchRenormOptions& options)
-    : num_features_(num_features), options_(options) {
-  if (num_features <= 0) {
-    throw ValueError(fmt::format("batch_renorm: num_features must be positive (num_features: {})",
-                                 num_features));
-  }
-  check_eps("batch_renorm", options.eps);
-  check_limits(options.r_max, options.d_max);
-  if (!(options.momentum >= 0.0 && options.momentum <= 1.0)) {
-    throw ValueError(
-        fmt::format("batch_renorm: momentum must be in [0, 1] (momentum: {})", options.momentum));
-  }
-  init_affine(weight_, bias_, {num_features}, options.dtype, options.affine);
+    : AffineNorm(checked_batch_renorm_params(num_features, options), options.dtype, options.affine),
+      num_features_(num_features),
+      options_(options) {
   init_running_stats(running_mean_, running_std_, &num_batches_tracked_, num_features,
                      options.dtype);
-  register_parameter("weight", &weight_);
-  register_parameter("bias", &bias_);
   register_buffer("running_mean", &running_mean_);
   register_buffer("running_std", &running_std_);
   register_buffer("num_batches_tracked", &num_batches_tracked_);
@@ -121,7 +125,7 @@ void BatchRenorm::set_limits(double r_max, double d_max) {
   options_.d_max = d_max;
 }
 
-Variable BatchRenorm::run(const Variable& x, const Variable& weight, const Variable& bias) {
+Variable BatchRenorm::normalize(const Variable& x, const Variable& weight, const Variable& bias) {
   check_channels("batch_renorm", x.data(), kBatchNormRank, num_features_);
   if (!is_training()) {
     // eq. BRN12: inference normalizes with the moving averages, x̂ = (x − μ)/σ.
@@ -139,14 +143,6 @@ Variable BatchRenorm::run(const Variable& x, const Variable& weight, const Varia
   blend_(running_std_, stats.std, options_.momentum);
   num_batches_tracked_.set({}, num_batches_tracked_.item() + 1.0);
   return y;
-}
-
-Variable BatchRenorm::forward(const Variable& x) {
-  return run(x, weight_, bias_);
-}
-
-Tensor BatchRenorm::forward_no_grad(const Tensor& x) {
-  return run(Variable(x), frozen(weight_), frozen(bias_)).data();
 }
 
 std::string BatchRenorm::extra_repr() const {

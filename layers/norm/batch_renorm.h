@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "layers/module.h"
+#include "layers/norm/affine_norm.h"
 #include "layers/norm/batch_norm.h"
 
 namespace normlab {
@@ -40,12 +40,11 @@ NormGrads batch_renorm_backward_reference(const Tensor& x, const Tensor& dy, con
                                           const std::vector<double>& r,
                                           const std::vector<double>& d, double eps);
 
-class BatchRenorm final : public Module {
+// γ, β (C): AffineNorm.
+class BatchRenorm final : public AffineNorm {
  public:
   explicit BatchRenorm(std::int64_t num_features, const BatchRenormOptions& options = {});
 
-  Variable forward(const Variable& x) override;
-  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "BatchRenorm"; }
   std::string extra_repr() const override;
 
@@ -54,18 +53,15 @@ class BatchRenorm final : public Module {
 
   std::int64_t num_features() const noexcept { return num_features_; }
   const BatchRenormOptions& options() const noexcept { return options_; }
-  Variable& weight() noexcept { return weight_; }            // γ (C); undefined without affine
-  Variable& bias() noexcept { return bias_; }                // β (C)
   Tensor& running_mean() noexcept { return running_mean_; }  // μ (C)
   Tensor& running_std() noexcept { return running_std_; }    // σ (C), includes ε
   Tensor& num_batches_tracked() noexcept { return num_batches_tracked_; }
 
  private:
-  Variable run(const Variable& x, const Variable& weight, const Variable& bias);
+  Variable normalize(const Variable& x, const Variable& weight, const Variable& bias) override;
 
   std::int64_t num_features_;
   BatchRenormOptions options_;
-  Variable weight_, bias_;
   Tensor running_mean_, running_std_, num_batches_tracked_;
 };
 

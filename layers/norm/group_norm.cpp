@@ -53,29 +53,28 @@ NormGrads group_norm_backward_reference(const Tensor& x, const Tensor& dy, std::
   return grads;
 }
 
+namespace {
+
+// γ's shape (C), once G divides C and eps is valid.
+Shape checked_group_norm_params(std::int64_t num_groups, std::int64_t num_channels, double eps) {
+  check_groups_divide("group_norm", num_channels, num_groups);
+  check_eps("group_norm", eps);
+  return {num_channels};
+}
+
+}  // namespace
+
 GroupNorm::GroupNorm(std::int64_t num_groups, std::int64_t num_channels,
                      const GroupNormOptions& options)
-    : num_groups_(num_groups), num_channels_(num_channels), options_(options) {
-  if (num_channels <= 0 || num_groups <= 0 || num_channels % num_groups != 0) {
-    throw ShapeError(
-        fmt::format("group_norm: {} channels are not divisible into {} groups (num_groups: {}, "
-                    "num_channels: {})",
-                    num_channels, num_groups, num_groups, num_channels));
-  }
-  check_eps("group_norm", options.eps);
-  init_affine(weight_, bias_, {num_channels}, options.dtype, options.affine);
-  register_parameter("weight", &weight_);
-  register_parameter("bias", &bias_);
-}
+    : AffineNorm(checked_group_norm_params(num_groups, num_channels, options.eps), options.dtype,
+                 options.affine),
+      num_groups_(num_groups),
+      num_channels_(num_channels),
+      options_(options) {}
 
-Variable GroupNorm::forward(const Variable& x) {
+Variable GroupNorm::normalize(const Variable& x, const Variable& weight, const Variable& bias) {
   check_channels("group_norm", x.data(), kChannelsFirstRank, num_channels_);
-  return group_norm(x, num_groups_, weight_, bias_, options_.eps);
-}
-
-Tensor GroupNorm::forward_no_grad(const Tensor& x) {
-  check_channels("group_norm", x, kChannelsFirstRank, num_channels_);
-  return group_norm(Variable(x), num_groups_, frozen(weight_), frozen(bias_), options_.eps).data();
+  return group_norm(x, num_groups_, weight, bias, options_.eps);
 }
 
 std::string GroupNorm::extra_repr() const {

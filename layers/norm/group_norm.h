@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "layers/module.h"
+#include "layers/norm/affine_norm.h"
 #include "layers/norm/norm_core.h"
 #include "layers/norm/set_norm_kernels.h"
 
@@ -36,28 +36,26 @@ Variable group_norm(const Variable& x, std::int64_t num_groups, const Variable& 
 NormGrads group_norm_backward_reference(const Tensor& x, const Tensor& dy, std::int64_t G,
                                         const Tensor& gamma, double eps);
 
-class GroupNorm final : public Module {
+// γ, β (C): AffineNorm.
+class GroupNorm final : public AffineNorm {
  public:
   // PyTorch's argument order: nn.GroupNorm(num_groups, num_channels). ShapeError at construction
   // when num_groups does not divide num_channels.
   GroupNorm(std::int64_t num_groups, std::int64_t num_channels,
             const GroupNormOptions& options = {});
 
-  Variable forward(const Variable& x) override;
-  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "GroupNorm"; }
   std::string extra_repr() const override;
 
   std::int64_t num_groups() const noexcept { return num_groups_; }
   std::int64_t num_channels() const noexcept { return num_channels_; }
   const GroupNormOptions& options() const noexcept { return options_; }
-  Variable& weight() noexcept { return weight_; }  // γ (C); undefined without affine
-  Variable& bias() noexcept { return bias_; }      // β (C)
 
  private:
+  Variable normalize(const Variable& x, const Variable& weight, const Variable& bias) override;
+
   std::int64_t num_groups_, num_channels_;
   GroupNormOptions options_;
-  Variable weight_, bias_;
 };
 
 }  // namespace normlab

@@ -78,52 +78,26 @@ Variable instance_norm(const Variable& x, const Variable& weight, const Variable
 }
 
 InstanceNorm2d::InstanceNorm2d(std::int64_t num_features, const InstanceNormOptions& options)
-    : num_features_(num_features), options_(options) {
-  if (num_features <= 0) {
-    throw ValueError(fmt::format("instance_norm: num_features must be positive (num_features: {})",
-                                 num_features));
-  }
-  check_eps("instance_norm", options.eps);
-  if (!(options.momentum >= 0.0 && options.momentum <= 1.0)) {
-    throw ValueError(
-        fmt::format("instance_norm: momentum must be in [0, 1] (momentum: {})", options.momentum));
-  }
-  init_affine(weight_, bias_, {num_features}, options.dtype, options.affine);
-  if (options.track_running_stats) {
-    init_running_stats(running_mean_, running_var_, &num_batches_tracked_, num_features,
-                       options.dtype);
-  }
-  register_parameter("weight", &weight_);
-  register_parameter("bias", &bias_);
-  register_buffer("running_mean", &running_mean_);
-  register_buffer("running_var", &running_var_);
-  register_buffer("num_batches_tracked", &num_batches_tracked_);
-}
+    : RunningStatsNorm(running_stats_config("instance_norm", num_features, options)),
+      options_(options) {}
 
-Variable InstanceNorm2d::run(const Variable& x, const Variable& weight, const Variable& bias) {
-  check_channels("instance_norm", x.data(), kImageRank, num_features_);
+Variable InstanceNorm2d::normalize(const Variable& x, const Variable& weight,
+                                   const Variable& bias) {
+  check_channels("instance_norm", x.data(), kImageRank, num_features());
   // PyTorch: instance statistics in training, and always when no running statistics are kept.
   if (is_training() || !options_.track_running_stats) {
     BatchStats stats;
     Variable y = instance_norm(x, weight, bias, options_.eps, &stats);
     if (is_training() && options_.track_running_stats) {
-      update_running_stats(running_mean_, running_var_, stats, options_.momentum);
+      update_running_stats(running_mean(), running_var(), stats, options_.momentum);
     }
     return y;
   }
-  return batch_norm_eval(x, running_mean_, running_var_, weight, bias, options_.eps);
-}
-
-Variable InstanceNorm2d::forward(const Variable& x) {
-  return run(x, weight_, bias_);
-}
-
-Tensor InstanceNorm2d::forward_no_grad(const Tensor& x) {
-  return run(Variable(x), frozen(weight_), frozen(bias_)).data();
+  return batch_norm_eval(x, running_mean(), running_var(), weight, bias, options_.eps);
 }
 
 std::string InstanceNorm2d::extra_repr() const {
-  return fmt::format("{}, eps={}, momentum={}, affine={}, track_running_stats={}", num_features_,
+  return fmt::format("{}, eps={}, momentum={}, affine={}, track_running_stats={}", num_features(),
                      options_.eps, options_.momentum, options_.affine ? "True" : "False",
                      options_.track_running_stats ? "True" : "False");
 }

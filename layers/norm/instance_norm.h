@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "layers/module.h"
+#include "layers/norm/affine_norm.h"
 #include "layers/norm/batch_norm.h"
 #include "layers/norm/norm_core.h"
 
@@ -34,31 +34,21 @@ Variable instance_norm(const Variable& x, const Variable& weight, const Variable
 NormGrads instance_norm_backward_reference(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                                            double eps);
 
-class InstanceNorm2d final : public Module {
+// γ, β (C), running_mean, running_var (C) and num_batches_tracked: RunningStatsNorm. The latter is
+// kept for PyTorch state_dict parity; InstanceNorm never increments it, as in PyTorch.
+class InstanceNorm2d final : public RunningStatsNorm {
  public:
   explicit InstanceNorm2d(std::int64_t num_features, const InstanceNormOptions& options = {});
 
-  Variable forward(const Variable& x) override;
-  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "InstanceNorm2d"; }
   std::string extra_repr() const override;
 
-  std::int64_t num_features() const noexcept { return num_features_; }
   const InstanceNormOptions& options() const noexcept { return options_; }
-  Variable& weight() noexcept { return weight_; }            // γ (C); undefined without affine
-  Variable& bias() noexcept { return bias_; }                // β (C)
-  Tensor& running_mean() noexcept { return running_mean_; }  // (C); undefined without tracking
-  Tensor& running_var() noexcept { return running_var_; }    // (C), unbiased
-  // Kept for PyTorch state_dict parity; InstanceNorm never increments it, as in PyTorch.
-  Tensor& num_batches_tracked() noexcept { return num_batches_tracked_; }
 
  private:
-  Variable run(const Variable& x, const Variable& weight, const Variable& bias);
+  Variable normalize(const Variable& x, const Variable& weight, const Variable& bias) override;
 
-  std::int64_t num_features_;
   InstanceNormOptions options_;
-  Variable weight_, bias_;
-  Tensor running_mean_, running_var_, num_batches_tracked_;
 };
 
 }  // namespace normlab

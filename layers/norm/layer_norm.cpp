@@ -64,34 +64,20 @@ NormGrads layer_norm_backward_reference(const Tensor& x, const Tensor& dy,
 }
 
 LayerNorm::LayerNorm(Shape normalized_shape, const LayerNormOptions& options)
-    : normalized_shape_(std::move(normalized_shape)), options_(options) {
-  if (normalized_shape_.empty() || shape_numel(normalized_shape_) <= 0) {
-    throw ValueError(fmt::format("layer_norm: normalized_shape must be non-empty and positive ({})",
-                                 normlab::to_string(normalized_shape_)));
-  }
+    : AffineNorm(checked_normalized_shape("layer_norm", normalized_shape), options.dtype,
+                 options.elementwise_affine),
+      normalized_shape_(std::move(normalized_shape)),
+      options_(options) {
   check_eps("layer_norm", options.eps);
-  init_affine(weight_, bias_, normalized_shape_, options.dtype, options.elementwise_affine);
-  register_parameter("weight", &weight_);
-  register_parameter("bias", &bias_);
 }
 
-Variable LayerNorm::forward(const Variable& x) {
-  return layer_norm(x, normalized_shape_, weight_, bias_, options_.eps);
-}
-
-Tensor LayerNorm::forward_no_grad(const Tensor& x) {
-  return layer_norm(Variable(x), normalized_shape_, frozen(weight_), frozen(bias_), options_.eps)
-      .data();
+Variable LayerNorm::normalize(const Variable& x, const Variable& weight, const Variable& bias) {
+  return layer_norm(x, normalized_shape_, weight, bias, options_.eps);
 }
 
 std::string LayerNorm::extra_repr() const {
-  std::string shape;
-  for (std::size_t i = 0; i < normalized_shape_.size(); ++i) {
-    shape += fmt::format("{}{}", i == 0 ? "" : ", ", normalized_shape_[i]);
-  }
-  return fmt::format("({}{}), eps={}, elementwise_affine={}", shape,
-                     normalized_shape_.size() == 1 ? "," : "", options_.eps,
-                     options_.elementwise_affine ? "True" : "False");
+  return fmt::format("{}, eps={}, elementwise_affine={}", python_shape(normalized_shape_),
+                     options_.eps, options_.elementwise_affine ? "True" : "False");
 }
 
 }  // namespace normlab

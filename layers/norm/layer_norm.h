@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "layers/module.h"
+#include "layers/norm/affine_norm.h"
 #include "layers/norm/norm_core.h"
 #include "layers/norm/set_norm_kernels.h"
 
@@ -41,24 +41,22 @@ NormGrads layer_norm_backward_reference(const Tensor& x, const Tensor& dy,
                                         const Shape& normalized_shape, const Tensor& gamma,
                                         double eps);
 
-class LayerNorm final : public Module {
+// γ, β (normalized_shape): AffineNorm.
+class LayerNorm final : public AffineNorm {
  public:
   explicit LayerNorm(Shape normalized_shape, const LayerNormOptions& options = {});
 
-  Variable forward(const Variable& x) override;
-  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "LayerNorm"; }
   std::string extra_repr() const override;
 
   const Shape& normalized_shape() const noexcept { return normalized_shape_; }
   const LayerNormOptions& options() const noexcept { return options_; }
-  Variable& weight() noexcept { return weight_; }  // γ (normalized_shape); undefined without affine
-  Variable& bias() noexcept { return bias_; }      // β (normalized_shape)
 
  private:
+  Variable normalize(const Variable& x, const Variable& weight, const Variable& bias) override;
+
   Shape normalized_shape_;
   LayerNormOptions options_;
-  Variable weight_, bias_;
 };
 
 }  // namespace normlab

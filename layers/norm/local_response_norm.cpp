@@ -6,78 +6,189 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "autograd/node.h"
 #include "core/error.h"
+#include "core/multiversion.h"
 #include "core/threads.h"
 
 namespace normlab {
 
-// forward, eq. LRN1–LRN2, x, s, y: (N, C, P) with P = ∏ spatial dims:
-//   s_c = k + α/n · Σ_{c' = c − ⌊n/2⌋}^{c + ⌊(n−1)/2⌋} x_{c'}²     (the window cut to [0, C))
-//   y_c = x_c · s_c^(−β)
+namespace {
+
+// One (sample, channel) row at a time, threads over rows. Each row's window sum is n contiguous
+// sweeps over the rows of its window (in cache: the neighbouring rows were just read), added into
+// a buffer of P doubles, so every loop runs over contiguous memory and vectorizes. s^(−β) for the
+// default β = 3/4 is 1/(√s·√√s): square roots vectorize, pow does not.
 template <class T>
-void local_response_norm_forward(const T* x, std::int64_t N, std::int64_t C, std::int64_t P,
-                                 std::int64_t n, double alpha, double beta, double k, T* s, T* y) {
-  const double a = alpha / static_cast<double>(n);
-#pragma omp parallel for collapse(2) if (N * C * P >= kParallelGrain)
-  for (std::int64_t b = 0; b < N; ++b) {
-    for (std::int64_t c = 0; c < C; ++c) {
-      const std::int64_t lo = std::max<std::int64_t>(0, c - n / 2);
-      const std::int64_t hi = std::min<std::int64_t>(C - 1, c + (n - 1) / 2);
-      const std::int64_t row = (b * C + c) * P;
-      for (std::int64_t p = 0; p < P; ++p) {
-        double sum = 0.0;
-        for (std::int64_t j = lo; j <= hi; ++j) {
-          const double v = static_cast<double>(x[(b * C + j) * P + p]);
-          sum += v * v;
-        }
-        const double sc = k + a * sum;  // eq. LRN1
-        s[row + p] = static_cast<T>(sc);
-        y[row + p] = static_cast<T>(static_cast<double>(x[row + p]) * std::pow(sc, -beta));  // LRN2
-      }
+struct LrnArgs {
+  const T *x, *dy, *scale;  // scale = s^(−β), saved by the forward
+  std::int64_t C, P, n;
+  double alpha_over_n, beta, k;
+  T *y, *scale_out, *t, *dx;
+};
+
+// acc_p = Σ_{c ∈ [lo, hi]} v_{c,p}² (squares) or Σ v_{c,p} (plain) over the rows of one sample.
+template <bool kSquares, class T>
+[[gnu::always_inline]] inline void window_sum(const T* sample, std::int64_t lo, std::int64_t hi,
+                                              std::int64_t P, double* acc) {
+  std::fill(acc, acc + P, 0.0);
+  for (std::int64_t c = lo; c <= hi; ++c) {
+    const T* v = sample + c * P;
+#pragma omp simd
+    for (std::int64_t p = 0; p < P; ++p) {
+      const double vp = static_cast<double>(v[p]);
+      acc[p] += kSquares ? vp * vp : vp;
     }
   }
 }
 
-// backward, eq. LRN3–LRN5, given dy and the saved x, s (N, C, P). x_j enters y_j directly and
-// every s_c whose window holds j, i.e. c ∈ [j − ⌊(n−1)/2⌋, j + ⌊n/2⌋]:
+// W(c) = [c − ⌊n/2⌋, c + ⌊(n−1)/2⌋] ∩ [0, C): the channels whose squares enter s_c.
+struct Window {
+  std::int64_t lo, hi;
+};
+[[gnu::always_inline]] inline Window window_of(std::int64_t c, std::int64_t n, std::int64_t C) {
+  return {std::max<std::int64_t>(0, c - n / 2), std::min<std::int64_t>(C - 1, c + (n - 1) / 2)};
+}
+// The mirrored window [j − ⌊(n−1)/2⌋, j + ⌊n/2⌋] ∩ [0, C): the channels c whose W(c) holds j.
+[[gnu::always_inline]] inline Window mirrored_window_of(std::int64_t j, std::int64_t n,
+                                                        std::int64_t C) {
+  return {std::max<std::int64_t>(0, j - (n - 1) / 2), std::min<std::int64_t>(C - 1, j + n / 2)};
+}
+
+// forward of row (b, c), eq. LRN1–LRN2:
+//   s_c = k + α/n · Σ_{c' ∈ W(c)} x_{c'}²,   scale_c = s_c^(−β),   y_c = x_c · scale_c
+template <bool kThreeQuarters, class T>
+[[gnu::always_inline]] inline void forward_row(const LrnArgs<T>& a, std::int64_t b, std::int64_t c,
+                                               double* acc) {
+  const Window w = window_of(c, a.n, a.C);
+  window_sum<true>(a.x + b * a.C * a.P, w.lo, w.hi, a.P, acc);
+  const std::int64_t row = (b * a.C + c) * a.P;
+  const T* x = a.x + row;
+  T* y = a.y + row;
+  T* scale = a.scale_out + row;
+#pragma omp simd
+  for (std::int64_t p = 0; p < a.P; ++p) {
+    const double s = a.k + a.alpha_over_n * acc[p];  // eq. LRN1
+    const double sc =
+        kThreeQuarters ? 1.0 / (std::sqrt(s) * std::sqrt(std::sqrt(s))) : std::pow(s, -a.beta);
+    scale[p] = static_cast<T>(sc);
+    y[p] = static_cast<T>(static_cast<double>(x[p]) * sc);  // eq. LRN2
+  }
+}
+
+// backward step 1 for row (b, c), eq. LRN3: t_c = dy_c · x_c · s_c^(−β−1) = dy_c · x_c · scale_c /
+// s_c, with s_c recomputed from x exactly as the forward computed it.
+template <class T>
+[[gnu::always_inline]] inline void backward_t_row(const LrnArgs<T>& a, std::int64_t b,
+                                                  std::int64_t c, double* acc) {
+  const Window w = window_of(c, a.n, a.C);
+  window_sum<true>(a.x + b * a.C * a.P, w.lo, w.hi, a.P, acc);
+  const std::int64_t row = (b * a.C + c) * a.P;
+  const T *x = a.x + row, *dy = a.dy + row, *scale = a.scale + row;
+  T* t = a.t + row;
+#pragma omp simd
+  for (std::int64_t p = 0; p < a.P; ++p) {
+    const double s = a.k + a.alpha_over_n * acc[p];
+    t[p] = static_cast<T>(static_cast<double>(dy[p]) * static_cast<double>(x[p]) *
+                          static_cast<double>(scale[p]) / s);
+  }
+}
+
+// backward step 2 for row (b, j), eq. LRN4–LRN5:
+//   dx_j = dy_j · scale_j − (2αβ/n) · x_j · Σ_{c: j ∈ W(c)} t_c
+template <class T>
+[[gnu::always_inline]] inline void backward_dx_row(const LrnArgs<T>& a, std::int64_t b,
+                                                   std::int64_t j, double* acc) {
+  const Window w = mirrored_window_of(j, a.n, a.C);
+  window_sum<false>(a.t + b * a.C * a.P, w.lo, w.hi, a.P, acc);
+  const double coef = 2.0 * a.alpha_over_n * a.beta;
+  const std::int64_t row = (b * a.C + j) * a.P;
+  const T *x = a.x + row, *dy = a.dy + row, *scale = a.scale + row;
+  T* dx = a.dx + row;
+#pragma omp simd
+  for (std::int64_t p = 0; p < a.P; ++p) {
+    dx[p] = static_cast<T>(static_cast<double>(dy[p]) * static_cast<double>(scale[p]) -
+                           coef * static_cast<double>(x[p]) * acc[p]);
+  }
+}
+
+// The multiversioned entry points (core/multiversion.h): one per step and dtype.
+NORMLAB_MULTIVERSION void lrn_forward_row(const LrnArgs<float>& a, std::int64_t b, std::int64_t c,
+                                          double* acc) {
+  a.beta == 0.75 ? forward_row<true>(a, b, c, acc) : forward_row<false>(a, b, c, acc);
+}
+NORMLAB_MULTIVERSION void lrn_forward_row(const LrnArgs<double>& a, std::int64_t b, std::int64_t c,
+                                          double* acc) {
+  a.beta == 0.75 ? forward_row<true>(a, b, c, acc) : forward_row<false>(a, b, c, acc);
+}
+// The backward's two steps: t of a row (eq. LRN3), then dx of a row (eq. LRN4–LRN5).
+enum class LrnBackwardStep : std::uint8_t { t, dx };
+
+NORMLAB_MULTIVERSION void lrn_backward_row(const LrnArgs<float>& a, LrnBackwardStep step,
+                                           std::int64_t b, std::int64_t c, double* acc) {
+  step == LrnBackwardStep::t ? backward_t_row(a, b, c, acc) : backward_dx_row(a, b, c, acc);
+}
+NORMLAB_MULTIVERSION void lrn_backward_row(const LrnArgs<double>& a, LrnBackwardStep step,
+                                           std::int64_t b, std::int64_t c, double* acc) {
+  step == LrnBackwardStep::t ? backward_t_row(a, b, c, acc) : backward_dx_row(a, b, c, acc);
+}
+
+// Calls row(args, b, c, acc) for every (sample, channel), threads over rows, each thread with its
+// own window-sum buffer of P doubles.
+template <class T, class Row>
+void for_each_row(const LrnArgs<T>& a, std::int64_t N, Row row) {
+  const std::int64_t rows = N * a.C;
+#pragma omp parallel if (rows > 1 && rows * a.P >= kParallelGrain)
+  {
+    std::vector<double> acc(static_cast<std::size_t>(a.P));
+#pragma omp for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      row(a, r / a.C, r % a.C, acc.data());
+    }
+  }
+}
+
+}  // namespace
+
+// forward, eq. LRN1–LRN2, x, scale, y: (N, C, P) with P = ∏ spatial dims:
+//   s_c = k + α/n · Σ_{c' = c − ⌊n/2⌋}^{c + ⌊(n−1)/2⌋} x_{c'}²     (the window cut to [0, C))
+//   y_c = x_c · s_c^(−β)        scale = s^(−β) is kept for the backward
+template <class T>
+void local_response_norm_forward(const T* x, std::int64_t N, std::int64_t C, std::int64_t P,
+                                 std::int64_t n, double alpha, double beta, double k, T* scale,
+                                 T* y) {
+  const double alpha_over_n = alpha / static_cast<double>(n);
+  const LrnArgs<T> a{x,    nullptr, nullptr, C,     P,       n,      alpha_over_n,
+                     beta, k,       y,       scale, nullptr, nullptr};
+  for_each_row(a, N, [](const LrnArgs<T>& r, std::int64_t b, std::int64_t c, double* acc) {
+    lrn_forward_row(r, b, c, acc);
+  });
+}
+
+// backward, eq. LRN3–LRN5, given dy and the saved x and scale = s^(−β) (N, C, P). x_j enters y_j
+// directly and every s_c whose window holds j, i.e. c ∈ [j − ⌊(n−1)/2⌋, j + ⌊n/2⌋]:
 //   step 1  t_c  = dy_c · x_c · s_c^(−β−1)                                    (eq. LRN3)
 //   step 2  dx_j = dy_j · s_j^(−β) − (2αβ/n) · x_j · Σ_{c: j ∈ W(c)} t_c      (eq. LRN4, LRN5)
 template <class T>
-void local_response_norm_backward(const T* dy, const T* x, const T* s, std::int64_t N,
+void local_response_norm_backward(const T* dy, const T* x, const T* scale, std::int64_t N,
                                   std::int64_t C, std::int64_t P, std::int64_t n, double alpha,
-                                  double beta, T* t, T* dx) {
-  const std::int64_t total = N * C * P;
-  for (std::int64_t i = 0; i < total; ++i) {
-    const double si = static_cast<double>(s[i]);
-    t[i] = static_cast<T>(static_cast<double>(dy[i]) * static_cast<double>(x[i]) *
-                          std::pow(si, -beta - 1.0));
-  }
-  const double coef = 2.0 * alpha * beta / static_cast<double>(n);
-#pragma omp parallel for collapse(2) if (total >= kParallelGrain)
-  for (std::int64_t b = 0; b < N; ++b) {
-    for (std::int64_t j = 0; j < C; ++j) {
-      const std::int64_t lo = std::max<std::int64_t>(0, j - (n - 1) / 2);
-      const std::int64_t hi = std::min<std::int64_t>(C - 1, j + n / 2);
-      const std::int64_t row = (b * C + j) * P;
-      for (std::int64_t p = 0; p < P; ++p) {
-        double sum_t = 0.0;
-        for (std::int64_t c = lo; c <= hi; ++c) {
-          sum_t += static_cast<double>(t[(b * C + c) * P + p]);
-        }
-        const double direct =
-            static_cast<double>(dy[row + p]) * std::pow(static_cast<double>(s[row + p]), -beta);
-        dx[row + p] = static_cast<T>(direct - coef * static_cast<double>(x[row + p]) * sum_t);
-      }
-    }
-  }
+                                  double beta, double k, T* t, T* dx) {
+  const double alpha_over_n = alpha / static_cast<double>(n);
+  const LrnArgs<T> a{x, dy, scale, C, P, n, alpha_over_n, beta, k, nullptr, nullptr, t, dx};
+  for_each_row(a, N, [](const LrnArgs<T>& r, std::int64_t b, std::int64_t c, double* acc) {
+    lrn_backward_row(r, LrnBackwardStep::t, b, c, acc);
+  });
+  for_each_row(a, N, [](const LrnArgs<T>& r, std::int64_t b, std::int64_t j, double* acc) {
+    lrn_backward_row(r, LrnBackwardStep::dx, b, j, acc);
+  });
 }
 
 namespace {
 
 struct LocalResponseNormNode final : Node {
-  Tensor x, s;  // (N, C, *)
+  Tensor x, scale;  // (N, C, *); scale = s^(−β)
   std::int64_t n = 1;
   LocalResponseNormOptions options;
 
@@ -87,14 +198,14 @@ struct LocalResponseNormNode final : Node {
     Tensor t = Tensor::empty(x.shape(), x.dtype());
     Tensor dx = Tensor::empty(x.shape(), x.dtype());
     visit_float(x.dtype(), name(), [&]<class T>() {
-      local_response_norm_backward(dy.data<T>().data(), x.data<T>().data(), s.data<T>().data(), N,
-                                   C, P, n, options.alpha, options.beta, t.data<T>().data(),
-                                   dx.data<T>().data());
+      local_response_norm_backward(dy.data<T>().data(), x.data<T>().data(), scale.data<T>().data(),
+                                   N, C, P, n, options.alpha, options.beta, options.k,
+                                   t.data<T>().data(), dx.data<T>().data());
     });
     return {dx};
   }
   std::string_view name() const override { return "local_response_norm"; }
-  void release() override { x = s = Tensor(); }
+  void release() override { x = scale = Tensor(); }
 };
 
 void check_options(std::int64_t size, const LocalResponseNormOptions& o) {
@@ -121,17 +232,17 @@ Variable local_response_norm(const Variable& x, std::int64_t size,
   }
   const Tensor xc = x.data().contiguous();
   const std::int64_t N = xc.dim(0), C = xc.dim(1), P = numel_from(xc.shape(), 2);
-  Tensor s = Tensor::empty(xc.shape(), xc.dtype());
+  Tensor scale = Tensor::empty(xc.shape(), xc.dtype());
   Tensor y = Tensor::empty(xc.shape(), xc.dtype());
   visit_float(xc.dtype(), op, [&]<class T>() {
     local_response_norm_forward(xc.data<T>().data(), N, C, P, size, options.alpha, options.beta,
-                                options.k, s.data<T>().data(), y.data<T>().data());
+                                options.k, scale.data<T>().data(), y.data<T>().data());
   });
   std::shared_ptr<LocalResponseNormNode> node;
   if (any_requires_grad({x})) {
     node = std::make_shared<LocalResponseNormNode>();
     node->x = xc;
-    node->s = s;
+    node->scale = scale;
     node->n = size;
     node->options = options;
   }

@@ -214,11 +214,28 @@ Variable frozen(const Variable& p) {
   return p.defined() ? p.detach() : Variable();
 }
 
-void init_affine(Variable& weight, Variable& bias, const Shape& shape, DType dtype, bool affine) {
-  if (affine) {
-    weight = Variable(Tensor::ones(shape, dtype), true);
-    bias = Variable(Tensor::zeros(shape, dtype), true);
+void check_groups_divide(std::string_view op, std::int64_t channels, std::int64_t groups) {
+  if (channels <= 0 || groups <= 0 || channels % groups != 0) {
+    throw ShapeError(
+        fmt::format("{}: {} channels are not divisible into {} groups (channels: {}, groups: {})",
+                    op, channels, groups, channels, groups));
   }
+}
+
+const Shape& checked_normalized_shape(std::string_view op, const Shape& normalized_shape) {
+  if (normalized_shape.empty() || shape_numel(normalized_shape) <= 0) {
+    throw ValueError(fmt::format("{}: normalized_shape must be non-empty and positive ({})", op,
+                                 to_string(normalized_shape)));
+  }
+  return normalized_shape;
+}
+
+std::string python_shape(const Shape& shape) {
+  std::string dims;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    dims += fmt::format("{}{}", i == 0 ? "" : ", ", shape[i]);
+  }
+  return fmt::format("({}{})", dims, shape.size() == 1 ? "," : "");
 }
 
 void init_running_stats(Tensor& running_mean, Tensor& running_var, Tensor* num_batches_tracked,

@@ -102,9 +102,15 @@ const T* data_or_null(const Tensor& t) {
 // nothing.
 Variable frozen(const Variable& p);
 
-// Sets weight = 1 and bias = 0 of `shape`, both requiring a gradient, when `affine`; leaves both
-// undefined otherwise. Every affine layer of the family starts this way.
-void init_affine(Variable& weight, Variable& bias, const Shape& shape, DType dtype, bool affine);
+// ShapeError unless groups > 0 divides channels > 0, naming op, the channels and the groups.
+void check_groups_divide(std::string_view op, std::int64_t channels, std::int64_t groups);
+
+// normalized_shape itself when it is non-empty with positive dims (LayerNorm, RMSNorm); ValueError
+// naming op otherwise.
+const Shape& checked_normalized_shape(std::string_view op, const Shape& normalized_shape);
+
+// A shape as Python prints a tuple: "(4,)", "(4, 5)" (the extra_repr of LayerNorm and RMSNorm).
+std::string python_shape(const Shape& shape);
 
 // running_mean = 0, running_var = 1 (C) and, when not null, num_batches_tracked = 0 (an int64
 // scalar): the start of every layer that keeps running statistics.

@@ -91,36 +91,23 @@ NormGrads rms_norm_backward_reference(const Tensor& x, const Tensor& dy,
 }
 
 RMSNorm::RMSNorm(Shape normalized_shape, const RMSNormOptions& options)
-    : normalized_shape_(std::move(normalized_shape)), options_(options) {
-  if (normalized_shape_.empty() || shape_numel(normalized_shape_) <= 0) {
-    throw ValueError(fmt::format("rms_norm: normalized_shape must be non-empty and positive ({})",
-                                 normlab::to_string(normalized_shape_)));
-  }
+    : AffineNorm(checked_normalized_shape("rms_norm", normalized_shape), options.dtype,
+                 options.elementwise_affine, Beta::without),
+      normalized_shape_(std::move(normalized_shape)),
+      options_(options) {
   if (options.eps) {
     check_eps("rms_norm", *options.eps);
   }
-  if (options.elementwise_affine) {
-    weight_ = Variable(Tensor::ones(normalized_shape_, options.dtype), true);
-  }
-  register_parameter("weight", &weight_);
 }
 
-Variable RMSNorm::forward(const Variable& x) {
-  return rms_norm(x, normalized_shape_, weight_, options_.eps);
-}
-
-Tensor RMSNorm::forward_no_grad(const Tensor& x) {
-  return rms_norm(Variable(x), normalized_shape_, frozen(weight_), options_.eps).data();
+Variable RMSNorm::normalize(const Variable& x, const Variable& weight,
+                            const Variable& /*bias: RMSNorm has none*/) {
+  return rms_norm(x, normalized_shape_, weight, options_.eps);
 }
 
 std::string RMSNorm::extra_repr() const {
-  std::string shape;
-  for (std::size_t i = 0; i < normalized_shape_.size(); ++i) {
-    shape += fmt::format("{}{}", i == 0 ? "" : ", ", normalized_shape_[i]);
-  }
   const std::string eps = options_.eps ? fmt::format("{}", *options_.eps) : std::string("None");
-  return fmt::format("({}{}), eps={}, elementwise_affine={}", shape,
-                     normalized_shape_.size() == 1 ? "," : "", eps,
+  return fmt::format("{}, eps={}, elementwise_affine={}", python_shape(normalized_shape_), eps,
                      options_.elementwise_affine ? "True" : "False");
 }
 

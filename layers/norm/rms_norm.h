@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "layers/module.h"
+#include "layers/norm/affine_norm.h"
 #include "layers/norm/norm_core.h"
 
 namespace normlab {
@@ -30,23 +30,22 @@ NormGrads rms_norm_backward_reference(const Tensor& x, const Tensor& dy,
                                       const Shape& normalized_shape, const Tensor& gamma,
                                       std::optional<double> eps);
 
-class RMSNorm final : public Module {
+// γ (normalized_shape) and no β: AffineNorm.
+class RMSNorm final : public AffineNorm {
  public:
   explicit RMSNorm(Shape normalized_shape, const RMSNormOptions& options = {});
 
-  Variable forward(const Variable& x) override;
-  Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "RMSNorm"; }
   std::string extra_repr() const override;
 
   const Shape& normalized_shape() const noexcept { return normalized_shape_; }
   const RMSNormOptions& options() const noexcept { return options_; }
-  Variable& weight() noexcept { return weight_; }  // γ (normalized_shape); undefined without affine
 
  private:
+  Variable normalize(const Variable& x, const Variable& weight, const Variable& bias) override;
+
   Shape normalized_shape_;
   RMSNormOptions options_;
-  Variable weight_;
 };
 
 }  // namespace normlab

@@ -312,12 +312,14 @@ template <class T>
   k.coef_c[s] = k.plan->subtract_mean ? -rs * sum_g / m : 0.0;
 }
 
-// Per-position backward, sweep 2, positions [d0, d0 + n) of every row: dβ_d = Σ_s dy and
-// dγ_d = Σ_s dy·x̂ summed in set order while the block's accumulators sit in L1, and dx.
+// Per-position backward, sweep 2, the positions [d0, d0 + n) of block `block` in every row:
+// dβ_d = Σ_s dy and dγ_d = Σ_s dy·x̂ summed in set order while the block's accumulators sit in L1,
+// and dx.
 template <class T>
 [[gnu::always_inline]] inline void position_block_backward(const BackwardArgs<T>& k,
-                                                           std::int64_t d0, std::int64_t n) {
+                                                           std::int64_t block) {
   const SetLayout& L = k.plan->sets;
+  const std::int64_t d0 = block * kPositionBlock, n = std::min(kPositionBlock, L.inner - d0);
   std::array<double, kPositionBlock> acc_dy{}, acc_dyxhat{};
   const T* gamma = k.gamma != nullptr ? k.gamma + d0 : nullptr;
   for (std::int64_t s = 0; s < L.sets; ++s) {
@@ -338,34 +340,39 @@ template <class T>
   }
 }
 
-// The multiversioned entry points: one per kernel and dtype (clang 14 cannot clone templates).
+// The backward's units of work: a per_run set, a per-position row's b and c, a block of positions.
+enum class BackwardStep : std::uint8_t { per_run_set, position_coefficients, position_block };
+
+template <class T>
+[[gnu::always_inline]] inline void backward_step(const BackwardArgs<T>& k, BackwardStep step,
+                                                 std::int64_t i) {
+  switch (step) {
+    case BackwardStep::per_run_set:
+      backward_set(k, i);
+      return;
+    case BackwardStep::position_coefficients:
+      position_row_coefficients(k, i);
+      return;
+    case BackwardStep::position_block:
+      position_block_backward(k, i);
+      return;
+  }
+}
+
+// The multiversioned entry points: one per pass and dtype (clang 14 cannot clone templates).
 NORMLAB_MULTIVERSION void forward_one_set(const ForwardArgs<float>& k, std::int64_t s) {
   forward_set(k, s);
 }
 NORMLAB_MULTIVERSION void forward_one_set(const ForwardArgs<double>& k, std::int64_t s) {
   forward_set(k, s);
 }
-NORMLAB_MULTIVERSION void backward_one_set(const BackwardArgs<float>& k, std::int64_t s) {
-  backward_set(k, s);
+NORMLAB_MULTIVERSION void backward_one_step(const BackwardArgs<float>& k, BackwardStep step,
+                                            std::int64_t i) {
+  backward_step(k, step, i);
 }
-NORMLAB_MULTIVERSION void backward_one_set(const BackwardArgs<double>& k, std::int64_t s) {
-  backward_set(k, s);
-}
-NORMLAB_MULTIVERSION void position_coefficients_one_row(const BackwardArgs<float>& k,
-                                                        std::int64_t s) {
-  position_row_coefficients(k, s);
-}
-NORMLAB_MULTIVERSION void position_coefficients_one_row(const BackwardArgs<double>& k,
-                                                        std::int64_t s) {
-  position_row_coefficients(k, s);
-}
-NORMLAB_MULTIVERSION void position_backward_one_block(const BackwardArgs<float>& k, std::int64_t d0,
-                                                      std::int64_t n) {
-  position_block_backward(k, d0, n);
-}
-NORMLAB_MULTIVERSION void position_backward_one_block(const BackwardArgs<double>& k,
-                                                      std::int64_t d0, std::int64_t n) {
-  position_block_backward(k, d0, n);
+NORMLAB_MULTIVERSION void backward_one_step(const BackwardArgs<double>& k, BackwardStep step,
+                                            std::int64_t i) {
+  backward_step(k, step, i);
 }
 
 bool worth_threads(const SetLayout& L) {
@@ -400,21 +407,8 @@ void set_norm_backward(const NormPlan& plan, const T* dy, const T* x, const T* g
   const SetLayout& L = plan.sets;
   const AffineLayout& A = plan.affine;
   const bool threads = worth_threads(L);
-  BackwardArgs<T> k{.plan = &plan,
-                    .dy = dy,
-                    .x = x,
-                    .gamma = gamma,
-                    .renorm = renorm,
-                    .mean = mean,
-                    .rstd = rstd,
-                    .constant_stats = constant_stats,
-                    .dx = dx,
-                    .run_dy = nullptr,
-                    .run_dyxhat = nullptr,
-                    .coef_b = nullptr,
-                    .coef_c = nullptr,
-                    .dgamma = dgamma,
-                    .dbeta = dbeta};
+  BackwardArgs<T> k{&plan, dy,      x,       gamma,   renorm,  mean,   rstd, constant_stats,
+                    dx,    nullptr, nullptr, nullptr, nullptr, dgamma, dbeta};
   if (A.kind == AffineLayout::Kind::per_position) {
     // Sweep 1 over rows (threads over sets), then sweep 2 over blocks of positions (threads over
     // blocks): each block sums its dγ_d, dβ_d over the sets in order, so the bits do not depend on
@@ -425,13 +419,12 @@ void set_norm_backward(const NormPlan& plan, const T* dy, const T* x, const T* g
     k.coef_c = coef.data() + L.sets;
 #pragma omp parallel for schedule(static) if (threads)
     for (std::int64_t s = 0; s < L.sets; ++s) {
-      position_coefficients_one_row(k, s);
+      backward_one_step(k, BackwardStep::position_coefficients, s);
     }
     const std::int64_t blocks = (L.inner + kPositionBlock - 1) / kPositionBlock;
 #pragma omp parallel for schedule(static) if (threads && blocks > 1)
-    for (std::int64_t blk = 0; blk < blocks; ++blk) {
-      const std::int64_t d0 = blk * kPositionBlock;
-      position_backward_one_block(k, d0, std::min(kPositionBlock, L.inner - d0));
+    for (std::int64_t block = 0; block < blocks; ++block) {
+      backward_one_step(k, BackwardStep::position_block, block);
     }
     return;
   }
@@ -441,7 +434,7 @@ void set_norm_backward(const NormPlan& plan, const T* dy, const T* x, const T* g
   k.run_dyxhat = run_sums.data() + L.sets * runs;
 #pragma omp parallel for schedule(static) if (threads)
   for (std::int64_t s = 0; s < L.sets; ++s) {
-    backward_one_set(k, s);
+    backward_one_step(k, BackwardStep::per_run_set, s);
   }
   // dβ_p = Σ dy and dγ_p = Σ dy·(x̂·r + d) over every run that uses p, in set order.
   if (dbeta != nullptr) {
