@@ -49,11 +49,11 @@ EstimatedBatchNorm::EstimatedBatchNorm(std::int64_t channels,
 
 Variable EstimatedBatchNorm::normalize(const Variable& x, const Variable& weight,
                                        const Variable& bias) {
-  constexpr std::string_view op = "estimated_batch_norm";
-  check_channels(op, x.data(), kChannelsFirstRank, channels_);
+  constexpr std::string_view kOp = "estimated_batch_norm";
+  check_channels(kOp, x.data(), kChannelsFirstRank, channels_);
   if (is_training()) {
     // eq. BCN1: μ̂ ← (1 − r)·μ̂ + r·μ_B,  σ̂² ← (1 − r)·σ̂² + r·σ²_B   (no gradient through them)
-    const SetStats batch = set_statistics(op, x.data(), batch_norm_plan(x.shape()));
+    const SetStats batch = set_statistics(kOp, x.data(), batch_norm_plan(x.shape()));
     blend_(running_mean_, batch.mean, options_.momentum);
     blend_(running_var_, batch.var, options_.momentum);
   }
@@ -85,16 +85,16 @@ SetLayout group_affine_layout(const Shape& s, std::int64_t G) {
 // The family's fused kernels (set_norm_kernels.h).
 Variable channel_norm(const Variable& x, std::int64_t G, const Variable& weight,
                       const Variable& bias, double eps) {
-  constexpr std::string_view op = "channel_norm";
-  check_rank(op, x.data(), kChannelsFirstRank);
-  check_eps(op, eps);
+  constexpr std::string_view kOp = "channel_norm";
+  check_rank(kOp, x.data(), kChannelsFirstRank);
+  check_eps(kOp, eps);
   const SetLayout groups = group_norm_layout(x.shape(), G);
   const AffineLayout per_group{.kind = AffineLayout::Kind::per_run,
                                .period = G,
                                .stride = 1,
                                .run = std::max<std::int64_t>(groups.inner, 1),
                                .numel = G};
-  return set_norm(op, x, {.sets = groups, .affine = per_group}, weight, bias, eps);
+  return set_norm(kOp, x, {.sets = groups, .affine = per_group}, weight, bias, eps);
 }
 
 // backward, eq. BCN6–BCN9, given dy and x:

@@ -22,15 +22,15 @@ NormPlan batch_norm_plan(const Shape& shape) {
 // One fused sweep per channel (set_norm_kernels.h); the node's backward is eq. BN5–BN8.
 Variable batch_norm_train(const Variable& x, const Variable& weight, const Variable& bias,
                           double eps, BatchStats* stats) {
-  constexpr std::string_view op = "batch_norm";
-  check_rank(op, x.data(), kBatchNormRank);
-  check_eps(op, eps);
+  constexpr std::string_view kOp = "batch_norm";
+  check_rank(kOp, x.data(), kBatchNormRank);
+  check_eps(kOp, eps);
   const NormPlan plan = batch_norm_plan(x.shape());
   if (plan.sets.m() <= 1) {
     throw ValueError(fmt::format("{}: expected more than 1 value per channel when training (x: {})",
-                                 op, to_string(x.shape())));
+                                 kOp, to_string(x.shape())));
   }
-  return set_norm(op, x, plan, weight, bias, eps, stats);
+  return set_norm(kOp, x, plan, weight, bias, eps, stats);
 }
 
 // backward, eq. BN5–BN8, given dy (N, C, HW) and x:
@@ -56,22 +56,22 @@ NormGrads batch_norm_backward_reference(const Tensor& x, const Tensor& dy, const
 Variable batch_norm_with_constants(const Variable& x, const std::vector<double>& mean,
                                    std::vector<double> rstd, const Variable& weight,
                                    const Variable& bias) {
-  constexpr std::string_view op = "batch_norm_eval";
-  check_rank(op, x.data(), kBatchNormRank);
+  constexpr std::string_view kOp = "batch_norm_eval";
+  check_rank(kOp, x.data(), kBatchNormRank);
   return set_norm_with_stats(
-      op, x, batch_norm_plan(x.shape()),
+      kOp, x, batch_norm_plan(x.shape()),
       {.mean = mean, .rstd = std::move(rstd), .constant = true, .renorm = {}}, weight, bias);
 }
 
 Variable batch_norm_eval(const Variable& x, const Tensor& running_mean, const Tensor& running_var,
                          const Variable& weight, const Variable& bias, double eps) {
-  constexpr std::string_view op = "batch_norm_eval";
-  check_rank(op, x.data(), kBatchNormRank);
-  check_eps(op, eps);
+  constexpr std::string_view kOp = "batch_norm_eval";
+  check_rank(kOp, x.data(), kBatchNormRank);
+  check_eps(kOp, eps);
   const std::int64_t C = x.data().dim(1);
   if (running_mean.numel() != C || running_var.numel() != C) {
     throw ShapeError(
-        fmt::format("{}: running statistics do not match the {} channels ({}, {}, x: {})", op, C,
+        fmt::format("{}: running statistics do not match the {} channels ({}, {}, x: {})", kOp, C,
                     describe("running_mean", running_mean), describe("running_var", running_var),
                     to_string(x.shape())));
   }

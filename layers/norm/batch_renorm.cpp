@@ -72,27 +72,27 @@ Shape checked_batch_renorm_params(std::int64_t num_features, const BatchRenormOp
 Variable batch_renorm_train(const Variable& x, const Variable& weight, const Variable& bias,
                             const Tensor& running_mean, const Tensor& running_std, double r_max,
                             double d_max, double eps, RenormStats* stats) {
-  constexpr std::string_view op = "batch_renorm";
-  check_rank(op, x.data(), kBatchNormRank);
-  check_eps(op, eps);
+  constexpr std::string_view kOp = "batch_renorm";
+  check_rank(kOp, x.data(), kBatchNormRank);
+  check_eps(kOp, eps);
   check_limits(r_max, d_max);
   const NormPlan plan = batch_norm_plan(x.shape());
   const std::int64_t C = plan.sets.sets;
   if (plan.sets.m() <= 1) {
     throw ValueError(fmt::format("{}: expected more than 1 value per channel when training (x: {})",
-                                 op, to_string(x.shape())));
+                                 kOp, to_string(x.shape())));
   }
   if (running_mean.numel() != C || running_std.numel() != C) {
     throw ShapeError(
-        fmt::format("{}: running statistics do not match the {} channels ({}, {}, x: {})", op, C,
+        fmt::format("{}: running statistics do not match the {} channels ({}, {}, x: {})", kOp, C,
                     describe("running_mean", running_mean), describe("running_std", running_std),
                     to_string(x.shape())));
   }
   const std::vector<double> mu_run = to_doubles(running_mean), sigma_run = to_doubles(running_std);
-  const SetStats batch = set_statistics(op, x.data(), plan);  // step 1: μ_B and σ²_B
-  const auto Cs = static_cast<std::size_t>(C);
-  std::vector<double> sigma(Cs), rstd(Cs), r(Cs), d(Cs);
-  for (std::size_t c = 0; c < Cs; ++c) {  // step 2: σ_B, r and d
+  const SetStats batch = set_statistics(kOp, x.data(), plan);  // step 1: μ_B and σ²_B
+  const auto channels = static_cast<std::size_t>(C);
+  std::vector<double> sigma(channels), rstd(channels), r(channels), d(channels);
+  for (std::size_t c = 0; c < channels; ++c) {  // step 2: σ_B, r and d
     sigma[c] = std::sqrt(batch.var[c] + eps);
     rstd[c] = 1.0 / sigma[c];
     r[c] = std::clamp(sigma[c] / sigma_run[c], 1.0 / r_max, r_max);
@@ -103,7 +103,7 @@ Variable batch_renorm_train(const Variable& x, const Variable& weight, const Var
   }
   // step 3: y = γ·(z·r + d) + β, and the node of eq. BRN7–BRN10
   return set_norm_with_stats(
-      op, x, plan,
+      kOp, x, plan,
       {.mean = batch.mean, .rstd = std::move(rstd), .constant = false, .renorm = {r, d}}, weight,
       bias);
 }

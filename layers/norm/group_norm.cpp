@@ -33,10 +33,10 @@ NormPlan group_norm_plan(const Shape& shape, std::int64_t G) {
 // The fused kernel of set_norm_kernels.h computes it in one parallel sweep over the N·G sets.
 Variable group_norm(const Variable& x, std::int64_t num_groups, const Variable& weight,
                     const Variable& bias, double eps) {
-  constexpr std::string_view op = "group_norm";
-  check_rank(op, x.data(), kChannelsFirstRank);
-  check_eps(op, eps);
-  return set_norm(op, x, group_norm_plan(x.shape(), num_groups), weight, bias, eps);
+  constexpr std::string_view kOp = "group_norm";
+  check_rank(kOp, x.data(), kChannelsFirstRank);
+  check_eps(kOp, eps);
+  return set_norm(kOp, x, group_norm_plan(x.shape(), num_groups), weight, bias, eps);
 }
 
 // backward, eq. GN5–GN8, given dy (N, C, HW) and x:

@@ -57,17 +57,17 @@ BatchStats average_over_batch(const std::vector<double>& mean, const std::vector
 
 Variable instance_norm(const Variable& x, const Variable& weight, const Variable& bias, double eps,
                        BatchStats* stats) {
-  constexpr std::string_view op = "instance_norm";
-  check_rank(op, x.data(), kImageRank);
-  check_eps(op, eps);
+  constexpr std::string_view kOp = "instance_norm";
+  check_rank(kOp, x.data(), kImageRank);
+  check_eps(kOp, eps);
   const SetLayout instances = instance_layout(x.shape());
   if (instances.inner <= 1) {
     throw ValueError(fmt::format("{}: expected more than 1 spatial element when training (x: {})",
-                                 op, to_string(x.shape())));
+                                 kOp, to_string(x.shape())));
   }
   SetStats instance_stats;
   Variable y =
-      set_norm(op, x, {.sets = instances, .affine = per_channel_affine(x.shape(), instances)},
+      set_norm(kOp, x, {.sets = instances, .affine = per_channel_affine(x.shape(), instances)},
                weight, bias, eps, &instance_stats);
   if (stats != nullptr) {
     const Shape& s = x.shape();

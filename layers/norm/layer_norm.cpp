@@ -38,13 +38,13 @@ NormPlan layer_norm_plan(std::string_view op, const Shape& x, const Shape& norma
 // One fused sweep per row (set_norm_kernels.h).
 Variable layer_norm(const Variable& x, const Shape& normalized_shape, const Variable& weight,
                     const Variable& bias, double eps) {
-  constexpr std::string_view op = "layer_norm";
-  check_defined(op, x.data());
+  constexpr std::string_view kOp = "layer_norm";
+  check_defined(kOp, x.data());
   if (!is_floating(x.dtype())) {
-    throw_not_floating(op, x.dtype());
+    throw_not_floating(kOp, x.dtype());
   }
-  check_eps(op, eps);
-  return set_norm(op, x, layer_norm_plan(op, x.shape(), normalized_shape), weight, bias, eps);
+  check_eps(kOp, eps);
+  return set_norm(kOp, x, layer_norm_plan(kOp, x.shape(), normalized_shape), weight, bias, eps);
 }
 
 // backward, eq. LN5–LN8, given dy (S, D) and x:

@@ -222,19 +222,19 @@ void check_options(std::int64_t size, const LocalResponseNormOptions& o) {
 
 Variable local_response_norm(const Variable& x, std::int64_t size,
                              const LocalResponseNormOptions& options) {
-  constexpr std::string_view op = "local_response_norm";
-  check_defined(op, x.data());
+  constexpr std::string_view kOp = "local_response_norm";
+  check_defined(kOp, x.data());
   check_options(size, options);
   if (x.data().ndim() < 3) {
     throw ShapeError(
-        fmt::format("{}: expected a 3-D or higher input (N, C, ...) but got {}-D (x: {})", op,
+        fmt::format("{}: expected a 3-D or higher input (N, C, ...) but got {}-D (x: {})", kOp,
                     x.data().ndim(), to_string(x.shape())));
   }
   const Tensor xc = x.data().contiguous();
   const std::int64_t N = xc.dim(0), C = xc.dim(1), P = numel_from(xc.shape(), 2);
   Tensor scale = Tensor::empty(xc.shape(), xc.dtype());
   Tensor y = Tensor::empty(xc.shape(), xc.dtype());
-  visit_float(xc.dtype(), op, [&]<class T>() {
+  visit_float(xc.dtype(), kOp, [&]<class T>() {
     local_response_norm_forward(xc.data<T>().data(), N, C, P, size, options.alpha, options.beta,
                                 options.k, scale.data<T>().data(), y.data<T>().data());
   });

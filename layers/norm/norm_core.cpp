@@ -30,17 +30,17 @@ void set_mean_var(const T* x, SetLayout L, double* mean, double* var) {
         row_sum += static_cast<double>(row[d]);
       }
       const double row_mu = row_sum / static_cast<double>(d_max);
-      double row_M2 = 0.0;
+      double row_m2 = 0.0;
       for (std::int64_t d = 0; d < d_max; ++d) {
         const double diff = static_cast<double>(row[d]) - row_mu;
-        row_M2 += diff * diff;
+        row_m2 += diff * diff;
       }
       // step 2: merge (Chan, Golub & LeVeque 1979): δ = μ_row − μ, M2 += M2_row + δ²·n·n_row/n'
       const std::int64_t n_new = n + d_max;
       const double delta = row_mu - mu;
       const double w = static_cast<double>(d_max) / static_cast<double>(n_new);
       mu += delta * w;
-      M2 += row_M2 + delta * delta * static_cast<double>(n) * w;
+      M2 += row_m2 + delta * delta * static_cast<double>(n) * w;
       n = n_new;
     }
     mean[s] = mu;

@@ -31,14 +31,14 @@ double effective_eps(std::optional<double> eps, DType dtype) {
 // The family's fused kernels with the mean left in (NormPlan::subtract_mean = false).
 Variable rms_norm(const Variable& x, const Shape& normalized_shape, const Variable& weight,
                   std::optional<double> eps) {
-  constexpr std::string_view op = "rms_norm";
-  check_defined(op, x.data());
+  constexpr std::string_view kOp = "rms_norm";
+  check_defined(kOp, x.data());
   if (!is_floating(x.dtype())) {
-    throw_not_floating(op, x.dtype());
+    throw_not_floating(kOp, x.dtype());
   }
-  NormPlan plan = layer_norm_plan(op, x.shape(), normalized_shape);
+  NormPlan plan = layer_norm_plan(kOp, x.shape(), normalized_shape);
   plan.subtract_mean = false;
-  return set_norm(op, x, plan, weight, Variable(), effective_eps(eps, x.dtype()));
+  return set_norm(kOp, x, plan, weight, Variable(), effective_eps(eps, x.dtype()));
 }
 
 // backward, eq. RMS4–RMS6, given dy (S, D) and x:

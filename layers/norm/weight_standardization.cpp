@@ -61,12 +61,12 @@ struct WeightStandardizeNode final : Node {
 }  // namespace
 
 Variable weight_standardize(const Variable& w, double eps) {
-  constexpr std::string_view op = "weight_standardize";
-  check_defined(op, w.data(), "w");
-  check_eps(op, eps);
+  constexpr std::string_view kOp = "weight_standardize";
+  check_defined(kOp, w.data(), "w");
+  check_eps(kOp, eps);
   if (w.data().ndim() < 2) {
     throw ShapeError(
-        fmt::format("{}: expected a weight with at least 2 dimensions (O, ...) (w: {})", op,
+        fmt::format("{}: expected a weight with at least 2 dimensions (O, ...) (w: {})", kOp,
                     to_string(w.shape())));
   }
   const Tensor wc = w.data().contiguous();
@@ -74,7 +74,7 @@ Variable weight_standardize(const Variable& w, double eps) {
   const auto O = static_cast<std::size_t>(L.sets);
   std::vector<double> mean(O), var(O), rstd(O);
   Tensor what = Tensor::empty(wc.shape(), wc.dtype());
-  visit_float(wc.dtype(), op, [&]<class T>() {
+  visit_float(wc.dtype(), kOp, [&]<class T>() {
     weight_standardize_forward(wc.data<T>().data(), L, eps, mean.data(), var.data(), rstd.data(),
                                what.data<T>().data());
   });
