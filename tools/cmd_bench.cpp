@@ -2,17 +2,21 @@
 //   model mode (default): training images/s of a model on random in-memory data. Each batch size
 //     runs `--warmup` untimed steps, then `--repeats` timed blocks of `--steps` steps (forward,
 //     cross-entropy, backward, SGD momentum update); the median images/s over the blocks, and the
-//     peak resident memory of the process.
+//     peak resident memory of the process, and the achieved GFLOP/s of the step's GEMM work
+//     (tools/gemm_work.h) against the sgemm peak.
 //   layer mode (--layer NAME --shape NxCxHxW): one layer's forward and forward + backward, µs and
 //     the achieved GB/s of the fewest bytes each pass must move (tools/bench_layer.h).
 // Both first print the machine's measured bandwidth and sgemm peak (tools/bench_machine.h), and
 // with --json one JSON object per figure, for tools/bench_compare.py. tools/bench_torch.py
 // measures PyTorch the same way. No data loading: this measures the framework.
 #include <fmt/format.h>
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "autograd/ops.h"
 #include "core/random.h"
@@ -24,6 +28,7 @@
 #include "tools/bench_machine.h"
 #include "tools/bench_stats.h"
 #include "tools/commands.h"
+#include "tools/gemm_work.h"
 #include "tools/probe.h"
 
 namespace normlab {
@@ -50,14 +55,53 @@ struct BenchOptions {
   bool json = false;
 };
 
-// Peak resident set of this process so far, in MiB (getrusage reports KiB on Linux).
-double peak_rss_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+// A field of /proc/self/status in MiB ("VmRSS": resident now, "VmHWM": the peak), or -1.
+double status_mib(std::string_view field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with(field) && line.size() > field.size() && line[field.size()] == ':') {
+      return std::strtod(line.c_str() + field.size() + 1, nullptr) / 1024.0;  // kB
+    }
+  }
+  return -1.0;
 }
 
-double images_per_second(const BenchOptions& o, std::int64_t batch) {
+// Measures how far one piece of work raises the resident memory above what the process held when
+// it started. First the memory that earlier work freed goes back to the system (malloc_trim: the
+// machine measurement's matrices or an earlier batch size would otherwise be reused unseen), then
+// Linux resets the peak (VmHWM) to the current size when "5" is written to /proc/self/clear_refs.
+// Where that is not possible, the growth of getrusage's lifetime peak is the fallback.
+class PeakRss {
+ public:
+  PeakRss() {
+    malloc_trim(0);
+    std::ofstream clear("/proc/self/clear_refs");
+    clear << "5";
+    clear.flush();
+    reset_ = clear.good() && status_mib("VmHWM") >= 0.0;
+    baseline_ = reset_ ? status_mib("VmRSS") : lifetime_peak_mib();
+  }
+  double growth_mib() const {
+    return std::max(0.0, (reset_ ? status_mib("VmHWM") : lifetime_peak_mib()) - baseline_);
+  }
+
+ private:
+  static double lifetime_peak_mib() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
+  }
+  bool reset_ = false;
+  double baseline_ = 0.0;
+};
+
+struct ModelRate {
+  double images_per_s = 0.0;
+  GemmWork gemm;  // per training step
+};
+
+ModelRate measure_model(const BenchOptions& o, std::int64_t batch) {
   Rng rng(0);
   ModelOptions mo;
   mo.norm = parse_norm_kind(o.norm);
@@ -71,6 +115,7 @@ double images_per_second(const BenchOptions& o, std::int64_t batch) {
   for (std::int64_t i = 0; i < batch; ++i) {
     labels.set({i}, static_cast<double>(rng.randint(10)));
   }
+  const GemmWork gemm = count_gemm_work(*model, x);
   auto step = [&] {
     const Variable loss = cross_entropy(model->forward(Variable(x)), labels);
     sgd.zero_grad();
@@ -84,7 +129,7 @@ double images_per_second(const BenchOptions& o, std::int64_t batch) {
   for (int r = 0; r < o.repeats; ++r) {
     rates.push_back(static_cast<double>(batch) / seconds_per_call(o.steps, step));
   }
-  return median(rates);
+  return {median(rates), gemm};
 }
 
 void print_machine(const MachineLimits& m, bool json) {
@@ -103,7 +148,9 @@ void print_machine(const MachineLimits& m, bool json) {
   }
 }
 
-void run_model_bench(const BenchOptions& o) {
+// The GEMM work of a step (tools/gemm_work.h) divided by the step's time, next to the sgemm peak
+// (0 when the machine was not measured).
+void run_model_bench(const BenchOptions& o, const MachineLimits& m) {
   if (o.steps < 1 || o.repeats < 1 || o.warmup < 0) {
     throw ValueError("bench: --steps and --repeats must be at least 1, --warmup at least 0");
   }
@@ -112,15 +159,20 @@ void run_model_bench(const BenchOptions& o) {
       throw ValueError(fmt::format("bench: batch size {} must be at least 1", b));
     }
   }
-  const double baseline_rss = peak_rss_mib();
   fmt::print("normlab bench: {} + {}, {}x{}x{} inputs, {} threads, median of {} x {} steps\n",
              o.model, o.norm, o.channels, o.image_size, o.image_size, num_threads(), o.repeats,
              o.steps);
-  fmt::print("{:>6}  {:>12}  {:>14}\n", "batch", "images/s", "peak RSS MiB");
+  fmt::print("{:>6}  {:>12}  {:>14}  {:>12}  {:>12}\n", "batch", "images/s", "peak RSS MiB",
+             "GEMM GFLOP/s", "of peak");
   for (const std::int64_t b : o.batch_sizes) {
-    const double rate = images_per_second(o, b);
-    const double rss = peak_rss_mib() - baseline_rss;
-    fmt::print("{:>6}  {:>12.1f}  {:>14.1f}\n", b, rate, rss);
+    const PeakRss peak;
+    const ModelRate r = measure_model(o, b);
+    const double rate = r.images_per_s;
+    const double rss = peak.growth_mib();
+    const double gemm_gflops = r.gemm.step_flops * rate / static_cast<double>(b) / 1e9;
+    const double share = m.sgemm_gflops > 0.0 ? gemm_gflops / m.sgemm_gflops : 0.0;
+    fmt::print("{:>6}  {:>12.1f}  {:>14.1f}  {:>12.1f}  {:>12}\n", b, rate, rss, gemm_gflops,
+               share > 0.0 ? fmt::format("{:.0f}%", 100.0 * share) : std::string("-"));
     if (o.json) {
       fmt::print(
           "{}\n",
@@ -130,7 +182,9 @@ void run_model_bench(const BenchOptions& o) {
                          {"input", fmt::format("{}x{}x{}", o.channels, o.image_size, o.image_size)},
                          {"batch", b},
                          {"images_per_s", rate},
-                         {"peak_rss_mib", rss}}
+                         {"peak_rss_mib", rss},
+                         {"gemm_flops_per_step", r.gemm.step_flops},
+                         {"gemm_gflops", gemm_gflops}}
               .dump());
     }
     std::fflush(stdout);
@@ -190,7 +244,7 @@ void run_bench(const BenchOptions& o) {
   if (!o.layer.empty()) {
     run_layer_bench(o, m);
   } else {
-    run_model_bench(o);
+    run_model_bench(o, m);
   }
 }
 

@@ -44,6 +44,8 @@ class WSConv2d final : public Module {
   std::string type_name() const override { return "WSConv2d"; }
   std::string extra_repr() const override;
 
+  std::int64_t in_channels() const noexcept { return conv_.in_channels(); }
+  Size2d kernel_size() const noexcept { return conv_.kernel_size(); }
   const Conv2dParams& params() const noexcept { return conv_.params(); }
   double eps() const noexcept { return eps_; }
   Variable& weight() noexcept { return conv_.weight(); }  // W (O, C/G, kH, kW), unstandardized
