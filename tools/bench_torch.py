@@ -4,8 +4,9 @@ with /usr/bin/python3).
 
 Model mode: training images/s of normlab's PyTorch twin (tools/torch_models.py) on random
 in-memory inputs, `--warmup` untimed steps, then `--repeats` timed blocks of `--steps` steps
-(forward, cross-entropy, backward, SGD momentum update); the median per batch size, and the peak
-resident memory of the process minus its peak after `import torch`.
+(forward, cross-entropy, backward, SGD momentum update); the median per batch size, and how far
+that batch size's training raised the resident memory (class PeakRss: the peak is reset before
+each batch size, after `import torch`).
 
 Layer mode (--layer NAME --set key=value ... --shape NxCxHxW): the torch.nn module that
 tools/check_probe.py pairs with that layer of normlab's layer table, forward and forward +
@@ -18,6 +19,7 @@ backward (x requires a gradient; dy random), alternating blocks of `--steps` cal
 With --json, one JSON object per figure as well (tools/bench_compare.py reads them).
 """
 import argparse
+import ctypes
 import json
 import os
 import resource
@@ -32,8 +34,36 @@ import check_probe  # noqa: E402
 import torch_models  # noqa: E402
 
 
-def peak_rss_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def status_mib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return float(line.split()[1]) / 1024.0  # kB
+    return -1.0
+
+
+class PeakRss:
+    """How far one piece of work raises the resident memory, measured as `normlab bench` does:
+    freed memory goes back to the system first (malloc_trim), then the peak (VmHWM) is reset to
+    the current size through /proc/self/clear_refs; the lifetime peak's growth otherwise."""
+
+    def __init__(self):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self.reset = status_mib("VmHWM") >= 0.0
+        except OSError:
+            self.reset = False
+        self.baseline = status_mib("VmRSS") if self.reset else self.lifetime_peak()
+
+    @staticmethod
+    def lifetime_peak():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+    def growth_mib(self):
+        now = status_mib("VmHWM") if self.reset else self.lifetime_peak()
+        return max(0.0, now - self.baseline)
 
 
 def seconds_per_call(calls, f):
@@ -66,14 +96,14 @@ def images_per_second(args, batch):
 
 
 def run_models(args):
-    baseline = peak_rss_mib()
     print(f"torch {torch.__version__} bench: {args.model} + {args.norm}, {args.channels}x"
           f"{args.image_size}x{args.image_size} inputs, {torch.get_num_threads()} threads, "
           f"median of {args.repeats} x {args.steps} steps")
     print(f"{'batch':>6}  {'images/s':>12}  {'peak RSS MiB':>14}")
     for b in [int(s) for s in args.batch_sizes.split(",")]:
+        peak = PeakRss()
         rate = images_per_second(args, b)
-        rss = peak_rss_mib() - baseline
+        rss = peak.growth_mib()
         print(f"{b:>6}  {rate:>12.1f}  {rss:>14.1f}", flush=True)
         if args.json:
             print(json.dumps({"kind": "model", "model": args.model, "norm": args.norm,
