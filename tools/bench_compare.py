@@ -128,20 +128,23 @@ def print_layers(args, machine):
                   f" {nbytes / (n * 1e-6) / 1e9:.1f} | {bound:.0f} | {n / bound:.2f} |")
 
 
-def print_models(args):
+def print_models(args, machine):
     configs = model_configs(args.suite)
     pairs = [model_commands(args, *c) for c in configs]
     results = alternate(args.rounds, pairs)
+    peak = machine["sgemm_gflops"]
     print("| model | input | norm | batch | normlab images/s | PyTorch images/s | ratio |"
-          " normlab peak RSS MiB | PyTorch peak RSS MiB (after import) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          " normlab GEMM GFLOP/s | of sgemm peak | normlab peak RSS MiB | PyTorch peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for (model, norm, channels, size, batches, _, _), (ours, theirs) in zip(configs, results):
         for i, b in enumerate(batches.split(",")):
             pick = lambda recs, i=i: recs[i]  # noqa: E731
             n, t = med(ours, "images_per_s", pick), med(theirs, "images_per_s", pick)
             rn, rt = med(ours, "peak_rss_mib", pick), med(theirs, "peak_rss_mib", pick)
+            # the GEMM work of a step at the median images/s
+            gemm = ours[0][i]["gemm_flops_per_step"] * n / int(b) / 1e9
             print(f"| {model} | {channels}x{size}x{size} | {norm} | {b} | {n:.0f} | {t:.0f} |"
-                  f" {n / t:.2f} | {rn:.0f} | {rt:.0f} |")
+                  f" {n / t:.2f} | {gemm:.1f} | {100 * gemm / peak:.0f}% | {rn:.0f} | {rt:.0f} |")
 
 
 def main():
@@ -163,7 +166,7 @@ def main():
         print_layers(args, machine)
         print()
     if args.suite != "layers":
-        print_models(args)
+        print_models(args, machine)
 
 
 if __name__ == "__main__":
