@@ -54,7 +54,7 @@ check "summary_seeds.csv has one row per norm with n = 2" \
   [ "$(cut -d, -f1,4,5 "$tmp/ref/summary_seeds.csv" | tr '\n' ' ')" = \
   "norm,n,failed batch,2,0 group,2,0 " ]
 mean_ok() {  # the mean of each norm equals the mean of its two runs' final errors
-  python3 - "$tmp/ref" <<'PY'
+  /usr/bin/python3 - "$tmp/ref" <<'PY'
 import csv, statistics, sys
 d = sys.argv[1]
 runs = list(csv.DictReader(open(f"{d}/summary.csv")))
@@ -98,7 +98,7 @@ check "the finished run's files are untouched" [ "$before" = "$(fingerprint "$ru
 check "the resumed run's log holds both parts" \
   [ "$(grep -c "^normlab train" "$run2/train.log")" -eq 2 ]
 same_checkpoint() {  # same tensors, bytes and metadata but the run directory in the config
-  python3 - "$1" "$2" <<'PY'
+  /usr/bin/python3 - "$1" "$2" <<'PY'
 import json, struct, sys
 def load(path):
     b = open(path, "rb").read()
