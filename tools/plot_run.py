@@ -10,6 +10,9 @@
            seed axis each point is the mean over the seeds and its error bar the sample std
         -> SWEEP_DIR/error_curves.png: train (dashed) and test (solid) error per epoch, mean over
            the seeds, one panel per batch size
+    python3 tools/plot_run.py SWEEP1 SWEEP2 ... --out DIR
+        -> the same two figures in DIR for the runs of several sweeps with the same axes (e.g. one
+           sweep per norm)
     python3 tools/plot_run.py --landscape RUN1 RUN2 ... --out FILE.png
         -> the landscape panels of several runs in one figure (e.g. none / BN / GN / LN)
 
@@ -279,7 +282,7 @@ def plot_sweep_curves(sweep, rows, axes):
     others = [a for a in axes if a not in ("seed", panel_axis)]
     curves = defaultdict(lambda: defaultdict(list))  # (panel, series) -> epoch -> [(tr, te)]
     for r in rows:
-        epochs = read_csv(os.path.join(run_dir_of(sweep, r, axes), "metrics_epochs.csv"))
+        epochs = read_csv(os.path.join(run_dir_of(r["_sweep"], r, axes), "metrics_epochs.csv"))
         for e in epochs:
             key = (r[panel_axis] if panel_axis else "", series_key(r, others))
             curves[key][int(e["epoch"])].append(
@@ -309,13 +312,24 @@ def plot_sweep_curves(sweep, rows, axes):
     return [save(fig, os.path.join(sweep, "error_curves.png"))]
 
 
-def plot_sweep(sweep):
-    rows = read_csv(os.path.join(sweep, "summary.csv"))
+def plot_sweep(sweeps, out):
+    """The figures of the runs of one or more sweeps (with the same axes), written into out."""
+    rows, axes = [], None
+    for sweep in sweeps:
+        these = read_csv(os.path.join(sweep, "summary.csv"))
+        if not these:
+            note(f"{sweep}/summary.csv has no rows; left out")
+            continue
+        if axes is not None and sweep_axes(these) != axes:
+            sys.exit(f"plot_run: {sweep} has the axes {sweep_axes(these)}, not {axes}")
+        axes = sweep_axes(these)
+        for r in these:
+            r["_sweep"] = sweep
+        rows += these
     if not rows:
-        note(f"{sweep}/summary.csv has no rows")
         return []
-    axes = sweep_axes(rows)
-    return plot_sweep_errors(sweep, rows, axes) + plot_sweep_curves(sweep, rows, axes)
+    os.makedirs(out, exist_ok=True)
+    return plot_sweep_errors(out, rows, axes) + plot_sweep_curves(out, rows, axes)
 
 
 def main():
@@ -325,19 +339,21 @@ def main():
     p.add_argument("dirs", nargs="+", metavar="DIR", help="a run or sweep directory")
     p.add_argument("--landscape", action="store_true",
                    help="one figure of the landscape panels of every run given")
-    p.add_argument("--out", help="the figure file for --landscape")
+    p.add_argument("--out", help="the figure file for --landscape; the folder for several sweeps")
     a = p.parse_args()
     outs = []
     if a.landscape:
         if not a.out:
             p.error("--landscape needs --out FILE.png")
         outs = landscape_figure(a.dirs, a.out)
+    elif len(a.dirs) > 1:
+        if not a.out:
+            p.error("several sweep directories need --out DIR")
+        outs = plot_sweep(a.dirs, a.out)
     else:
-        if len(a.dirs) != 1:
-            p.error("give one run or sweep directory (or --landscape with several runs)")
         d = a.dirs[0]
         if os.path.exists(os.path.join(d, "summary.csv")):
-            outs = plot_sweep(d)
+            outs = plot_sweep([d], a.out or d)
         elif os.path.isdir(d) and (os.path.exists(os.path.join(d, "metrics_epochs.csv")) or
                                    os.path.exists(os.path.join(d, "metrics_steps.csv"))):
             outs = plot_curves(d) + plot_norm_stats(d)

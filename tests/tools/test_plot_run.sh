@@ -45,4 +45,10 @@ rm -r "$tmp/old/norm-group_batch-size-8"  # a run directory gone: its curve is l
 check "a sweep without seeds is plotted" [ -s "$tmp/old/error_vs_batch.png" ]
 check "a sweep with a run directory gone still plots" [ -s "$tmp/old/error_curves.png" ]
 check "no traceback" bash -c "! grep -q Traceback '$tmp/err'"
+/usr/bin/python3 "$plot" "$tmp/s" "$tmp/old" --out "$tmp/both" >"$tmp/out" 2>"$tmp/err"
+check "sweeps with other axes are not merged" [ $? -ne 0 ] && grep -q "has the axes" "$tmp/err"
+"$normlab" sweep --grid norm=layer --grid batch-size=16,8 --grid seed=0,1 --out "$tmp/s2" \
+  "${common[@]}" >/dev/null 2>&1
+/usr/bin/python3 "$plot" "$tmp/s" "$tmp/s2" --out "$tmp/both" >"$tmp/out" 2>&1
+check "two sweeps with the same axes in one figure" [ -s "$tmp/both/error_vs_batch.png" ]
 exit $fail
