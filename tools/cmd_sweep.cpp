@@ -447,11 +447,12 @@ void add_sweep_command(CLI::App& app) {
       "sweep",
       "run a grid of trainings and summarize their test errors (flags after -- go to every run). "
       "Rerunning the same command, or --resume DIR, keeps finished runs, resumes unfinished ones "
-      "from their checkpoints and starts the rest. On a 2-core machine, --parallel 2 --threads 1 "
-      "runs two trainings at once on one core each: for small models (tiny, vgg at --width 0.25, "
-      "small batches) that finishes a grid in about half the wall time of --parallel 1 --threads "
-      "2, because one training cannot keep two cores busy. Weights depend on the thread count, so "
-      "keep --threads fixed to reproduce a run");
+      "from their checkpoints and starts the rest. On a 2-core machine --parallel 2 --threads 1 "
+      "keeps both cores busy with two runs; --parallel 1 --threads 2 runs one at a time, and a "
+      "second thread speeds a step up less at small batches (tiny CNN in docs/benchmarks.md: 1.9x "
+      "at batch 32, 1.5x at batch 2), so a grid with small batches finishes sooner with "
+      "--parallel 2 --threads 1. Weights depend on the thread count: keep --threads fixed to "
+      "reproduce a run");
   auto o = std::make_shared<SweepOptions>();
   cmd->add_option("--grid", o->grid,
                   "an axis: a train flag and its values, e.g. norm=batch,group (repeatable); a "
