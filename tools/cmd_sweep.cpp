@@ -20,7 +20,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -30,6 +29,7 @@
 #include "tools/commands.h"
 #include "tools/csv.h"
 #include "tools/output_dir.h"
+#include "tools/sweep_spec.h"
 #include "tools/sweep_summary.h"
 #include "tools/train_config.h"
 
@@ -50,8 +50,6 @@ struct SweepOptions {
   bool dry_run = false;
   std::string resume;  // a sweep directory: its sweep.json gives grid, flags and threads
 };
-
-constexpr const char* kSpecFile = "sweep.json";
 
 struct Axis {
   std::string flag;
@@ -227,67 +225,14 @@ void write_summary(const SweepOptions& o, const std::vector<Point>& points,
   }
 }
 
-// What defines a sweep's runs: the grid, the flags for every run, the threads per run.
-nlohmann::json sweep_spec(const std::vector<Axis>& axes, const SweepOptions& o) {
-  nlohmann::json grid = nlohmann::json::array();
+SweepSpec sweep_spec(const std::vector<Axis>& axes, const SweepOptions& o) {
+  SweepSpec spec;
+  spec.train_args = o.train_args;
+  spec.threads = threads_per_run(o);
   for (const Axis& a : axes) {
-    grid.push_back({{"flag", a.flag}, {"values", a.values}});
+    spec.grid.emplace_back(a.flag, a.values);
   }
-  return {{"grid", grid}, {"train_args", o.train_args}, {"threads", threads_per_run(o)}};
-}
-
-std::optional<nlohmann::json> read_spec(const fs::path& dir) {
-  std::ifstream in(dir / kSpecFile);
-  if (!in) {
-    return std::nullopt;
-  }
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw ValueError(
-        fmt::format("sweep: {} is not valid JSON ({})", (dir / kSpecFile).string(), e.what()));
-  }
-}
-
-// One part of a sweep description, readably: "norm=batch,group seed=0,1", "--epochs 2", "1".
-std::string describe(const std::string& key, const nlohmann::json& v) {
-  std::string text;
-  if (key == "grid" && v.is_array()) {
-    for (const auto& axis : v) {
-      text += (text.empty() ? "" : " ") + axis.value("flag", std::string("?")) + "=";
-      for (const auto& value : axis.value("values", nlohmann::json::array())) {
-        text += (text.back() == '=' ? "" : ",") + value.get<std::string>();
-      }
-    }
-    return text;
-  }
-  if (v.is_array()) {
-    for (const auto& a : v) {
-      text += (text.empty() ? "" : " ") + (a.is_string() ? a.get<std::string>() : a.dump());
-    }
-    return text.empty() ? "(none)" : text;
-  }
-  return v.dump();
-}
-
-// The saved sweep.json must describe the same runs; a sweep directory without one (from before
-// sweep.json existed) takes this one.
-void check_or_save_spec(const SweepOptions& o, const nlohmann::json& spec) {
-  if (const auto saved = read_spec(o.out)) {
-    for (const auto& [key, what] : {std::pair<std::string, std::string>{"grid", "grid"},
-                                    {"train_args", "flags after --"},
-                                    {"threads", "threads per run"}}) {
-      const nlohmann::json was = saved->value(key, nlohmann::json());
-      if (was != spec.at(key)) {
-        throw ValueError(fmt::format(
-            "sweep: {} holds a sweep with other {} (saved: {}; now: {}); continue it with "
-            "normlab sweep --resume {}, or choose another --out",
-            o.out, what, describe(key, was), describe(key, spec.at(key)), o.out));
-      }
-    }
-    return;
-  }
-  write_text_file_atomic((fs::path(o.out) / kSpecFile).string(), spec.dump(2) + "\n");
+  return spec;
 }
 
 // --resume DIR: the options of the sweep saved in DIR (only --parallel may be given anew).
@@ -295,33 +240,23 @@ SweepOptions resumed_options(const CLI::App& cmd, const SweepOptions& given) {
   for (const char* flag : {"--grid", "--out", "--threads", "train_args"}) {
     if (cmd.count(flag) > 0) {
       throw ValueError(fmt::format(
-          "sweep: {} cannot be combined with --resume (the sweep's {} is used; only --parallel "
-          "may be changed)",
-          flag, kSpecFile));
+          "sweep: {} cannot be combined with --resume (the sweep's sweep.json is used; only "
+          "--parallel may be changed)",
+          flag));
     }
   }
-  const auto spec = read_spec(given.resume);
-  if (!spec) {
-    throw IoError(fmt::format("sweep: cannot resume: {} not found (rerun the sweep's command)",
-                              (fs::path(given.resume) / kSpecFile).string()));
-  }
+  const SweepSpec spec = read_sweep_spec(given.resume);
   SweepOptions o = given;
   o.out = given.resume;
-  try {
-    for (const auto& axis : spec->at("grid")) {
-      std::string text = axis.at("flag").get<std::string>() + "=";
-      for (const auto& v : axis.at("values")) {
-        text += v.get<std::string>() + ",";
-      }
-      text.pop_back();
-      o.grid.push_back(text);
+  for (const auto& [flag, values] : spec.grid) {
+    std::string text = flag + "=";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      text += (i == 0 ? "" : ",") + values[i];
     }
-    o.train_args = spec->at("train_args").get<std::vector<std::string>>();
-    o.threads = spec->at("threads").get<int>();
-  } catch (const nlohmann::json::exception& e) {
-    throw ValueError(fmt::format("sweep: {} is not a sweep description ({})",
-                                 (fs::path(given.resume) / kSpecFile).string(), e.what()));
+    o.grid.push_back(text);
   }
+  o.train_args = spec.train_args;
+  o.threads = spec.threads;
   return o;
 }
 
@@ -390,7 +325,7 @@ void run_sweep(const SweepOptions& o) {
   }
   if (!o.dry_run) {
     prepare_output_dir("sweep", o.out);
-    check_or_save_spec(o, sweep_spec(axes, o));
+    check_or_save_sweep_spec(o.out, sweep_spec(axes, o));
   }
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   fmt::print("sweep: {} runs, {} at a time, in {}\n", points.size(), o.parallel, o.out);

@@ -69,7 +69,7 @@ TEST_CASE("group_size that does not divide a layer's channels names the layer",
   REQUIRE_NOTHROW(build_model(c, 1, 8, 10));
 }
 
-TEST_CASE("--group-size is exclusive with --num-groups and needs a grouped norm",
+TEST_CASE("train flags: --group-size is exclusive with --num-groups and needs a grouped norm",
           "[group_size][errors]") {
   REQUIRE(parse({"--norm", "group", "--group-size", "4"}).group_size == 4);
   REQUIRE_THROWS_WITH(parse({"--norm", "group", "--group-size", "4", "--num-groups", "8"}),
