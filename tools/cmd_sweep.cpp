@@ -210,6 +210,7 @@ void write_summary(const SweepOptions& o, const std::vector<Point>& points,
     }
   }
   std::vector<SweepRun> runs;
+  runs.reserve(points.size());
   for (const Point& p : points) {
     runs.push_back(read_sweep_run(p.dir, p.settings, command_line(p)));
   }
