@@ -37,6 +37,10 @@ struct ModelOptions {
   // num_groups, eps, momentum of every norm layer, and the dtype of the whole model (convolutions,
   // norms and the classifier).
   NormOptions norm_options{};
+  // > 0: every grouped norm (group, batch_channel, ws_group) gets C / group_size groups for its C
+  // channels instead of norm_options.num_groups (the GN paper's fixed channels per group, Table 3);
+  // a layer whose C is not a multiple is a ValueError naming it.
+  std::int64_t group_size = 0;
   std::int64_t in_channels = 1;
   std::int64_t image_size = 28;  // square inputs: H = W = image_size
   std::int64_t num_classes = 10;

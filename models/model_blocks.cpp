@@ -100,7 +100,19 @@ std::unique_ptr<Module> make_model_norm(std::int64_t channels, std::int64_t size
         "a larger image_size or another norm",
         where, channels, options.image_size));
   }
-  std::unique_ptr<Module> norm = make_norm2d(options.norm, channels, options.norm_options);
+  NormOptions norm_options = options.norm_options;
+  const bool grouped = options.norm == NormKind::group || options.norm == NormKind::batch_channel ||
+                       options.norm == NormKind::ws_group;
+  if (options.group_size > 0 && grouped) {
+    if (channels % options.group_size != 0) {
+      throw ValueError(fmt::format(
+          "{}: {} channels are not divisible into groups of {} (group_size; choose a divisor of "
+          "every layer's channels)",
+          where, channels, options.group_size));
+    }
+    norm_options.num_groups = channels / options.group_size;
+  }
+  std::unique_ptr<Module> norm = make_norm2d(options.norm, channels, norm_options);
   if (zero_gamma) {
     zero_last_gamma(*norm);
   }

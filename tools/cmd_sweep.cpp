@@ -1,11 +1,14 @@
-// tools/cmd_sweep.cpp: `normlab sweep`, a grid of training runs and a table of their results.
-//   normlab sweep --grid norm=batch,group --grid batch-size=32,16,8,4,2 --grid seed=0,1
+// tools/cmd_sweep.cpp: `normlab sweep`, a grid of training runs and tables of their results.
+//   normlab sweep --grid norm=batch,group --grid batch-size=32,16,8,4,2 --grid seed=0,1,2
 //                 --out runs/sweep -- --epochs 2 --lr 0.02 --lr-base-batch 32
 // Each point of the grid is one `normlab train` run (a child process of this same binary) in
 // <out>/<name>/, with its log in train.log. Runs go one after another, or --parallel at a time
-// with the cores split between them. A run whose directory already holds every epoch is not run
-// again, so an interrupted sweep resumes. The summary (<out>/summary.csv and summary.md) lists the
-// final test error of each point and the command that reproduces it.
+// with the cores split between them. <out>/sweep.json records the grid, the flags after -- and the
+// threads per run. Rerunning the same command (or `normlab sweep --resume <out>`) keeps the runs
+// that hold every epoch, resumes the others from their last checkpoint with `normlab train
+// --resume`, and starts those without one; a different grid is an error. The tables
+// (tools/sweep_summary.h) list each run's final test error with the command that reproduces it
+// and, with a seed axis, the mean ± std over the seeds of every other cell.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spawn.h>
@@ -26,6 +29,8 @@
 #include "tools/commands.h"
 #include "tools/csv.h"
 #include "tools/output_dir.h"
+#include "tools/sweep_spec.h"
+#include "tools/sweep_summary.h"
 #include "tools/train_config.h"
 
 extern char** environ;  // NOLINT: POSIX, for posix_spawn
@@ -43,6 +48,7 @@ struct SweepOptions {
   int parallel = 1;
   int threads = 0;  // per run; 0: cores / parallel
   bool dry_run = false;
+  std::string resume;  // a sweep directory: its sweep.json gives grid, flags and threads
 };
 
 struct Axis {
@@ -86,6 +92,11 @@ Axis parse_axis(const std::string& text) {
   return a;
 }
 
+int threads_per_run(const SweepOptions& o) {
+  return o.threads > 0 ? o.threads
+                       : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)) / o.parallel);
+}
+
 std::vector<Point> expand(const std::vector<Axis>& axes, const SweepOptions& o) {
   std::vector<Point> points(1);
   for (const Axis& axis : axes) {
@@ -99,9 +110,7 @@ std::vector<Point> expand(const std::vector<Axis>& axes, const SweepOptions& o) 
     }
     points = std::move(next);
   }
-  const int threads =
-      o.threads > 0 ? o.threads
-                    : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)) / o.parallel);
+  const int threads = threads_per_run(o);
   for (Point& p : points) {
     std::string name;
     for (const auto& [flag, v] : p.settings) {
@@ -142,20 +151,6 @@ std::string command_line(const Point& p) {
   return cmd;
 }
 
-// The epochs rows of a run's metrics_epochs.csv (without the header).
-std::vector<std::vector<std::string>> epoch_rows(const Point& p) {
-  std::vector<std::vector<std::string>> rows;
-  std::ifstream in(p.dir / "metrics_epochs.csv");
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    if (!line.empty()) {
-      rows.push_back(split(line, ','));
-    }
-  }
-  return rows;
-}
-
 std::int64_t epochs_of(const Point& p) {
   std::ifstream in(p.dir / "config.json");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -164,21 +159,31 @@ std::int64_t epochs_of(const Point& p) {
 }
 
 bool finished(const Point& p) {
-  const auto rows = epoch_rows(p);
-  return !rows.empty() && static_cast<std::int64_t>(rows.size()) == epochs_of(p);
+  const std::int64_t done = read_sweep_run(p.dir, {}, {}).epochs;
+  return done > 0 && done == epochs_of(p);
 }
 
-// Starts `self train <args>` with stdout and stderr going to <dir>/train.log.
-pid_t spawn_run(const std::string& self, const Point& p) {
+// A run that wrote a checkpoint before it was killed continues from it.
+bool resumable(const Point& p) {
+  return fs::exists(p.dir / "last.safetensors") && fs::exists(p.dir / "config.json");
+}
+
+// Starts `self train <args>` with stdout and stderr going to <dir>/train.log; a resumed run runs
+// `self train --resume <dir>` and appends to the log.
+pid_t spawn_run(const std::string& self, const Point& p, bool resume) {
   fs::create_directories(p.dir);
   const std::string log = (p.dir / "train.log").string();
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | (resume ? O_APPEND : O_TRUNC), 0644);
   posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
   std::vector<std::string> argv_s{self, "train"};
-  argv_s.insert(argv_s.end(), p.args.begin(), p.args.end());
+  if (resume) {
+    argv_s.insert(argv_s.end(), {"--resume", p.dir.string(), "--no-progress"});
+  } else {
+    argv_s.insert(argv_s.end(), p.args.begin(), p.args.end());
+  }
   std::vector<char*> argv;
   argv.reserve(argv_s.size() + 1);
   for (std::string& s : argv_s) {
@@ -196,41 +201,64 @@ pid_t spawn_run(const std::string& self, const Point& p) {
 
 void write_summary(const SweepOptions& o, const std::vector<Point>& points,
                    const std::vector<Axis>& axes) {
-  std::string csv;
-  std::string md = "| ";
+  std::vector<std::string> flags;
+  std::vector<std::string> cell_flags;
   for (const Axis& a : axes) {
-    csv += a.flag + ",";
-    md += a.flag + " | ";
+    flags.push_back(a.flag);
+    if (a.flag != "seed") {
+      cell_flags.push_back(a.flag);
+    }
   }
-  csv += "final_test_error,best_test_error,epochs,command\n";
-  md += "final test error | best test error | epochs | command |\n|";
-  for (std::size_t i = 0; i < axes.size() + 4; ++i) {
-    md += "---|";
-  }
-  md += "\n";
+  std::vector<SweepRun> runs;
+  runs.reserve(points.size());
   for (const Point& p : points) {
-    const auto rows = epoch_rows(p);
-    double best = 0.0;
-    for (const auto& r : rows) {
-      best = std::max(best, r.size() > 5 ? std::stod(r[5]) : 0.0);
-    }
-    const std::string final_err =
-        rows.empty() || rows.back().size() <= 5
-            ? "failed"
-            : fmt::format("{:.2f}%", 100.0 * (1.0 - std::stod(rows.back()[5])));
-    const std::string best_err =
-        rows.empty() ? "failed" : fmt::format("{:.2f}%", 100.0 * (1.0 - best));
-    md += "| ";
-    for (const auto& [flag, v] : p.settings) {
-      csv += v + ",";
-      md += v + " | ";
-    }
-    csv += fmt::format("{},{},{},\"{}\"\n", final_err, best_err, rows.size(), command_line(p));
-    md += fmt::format("{} | {} | {} | `{}` |\n", final_err, best_err, rows.size(), command_line(p));
+    runs.push_back(read_sweep_run(p.dir, p.settings, command_line(p)));
   }
-  write_text_file_atomic((fs::path(o.out) / "summary.csv").string(), csv);
-  write_text_file_atomic((fs::path(o.out) / "summary.md").string(), md);
-  fmt::print("{}", md);
+  const Table per_run = run_table(flags, runs);
+  write_text_file_atomic((fs::path(o.out) / "summary.csv").string(), per_run.csv);
+  write_text_file_atomic((fs::path(o.out) / "summary.md").string(), per_run.md);
+  fmt::print("{}", per_run.md);
+  if (cell_flags.size() < flags.size()) {
+    const Table seeds = seed_table(cell_flags, aggregate_over_seeds(runs, "seed"));
+    write_text_file_atomic((fs::path(o.out) / "summary_seeds.csv").string(), seeds.csv);
+    write_text_file_atomic((fs::path(o.out) / "summary_seeds.md").string(), seeds.md);
+    fmt::print("\nover the seeds (mean ± sample std):\n{}", seeds.md);
+  }
+}
+
+SweepSpec sweep_spec(const std::vector<Axis>& axes, const SweepOptions& o) {
+  SweepSpec spec;
+  spec.train_args = o.train_args;
+  spec.threads = threads_per_run(o);
+  for (const Axis& a : axes) {
+    spec.grid.emplace_back(a.flag, a.values);
+  }
+  return spec;
+}
+
+// --resume DIR: the options of the sweep saved in DIR (only --parallel may be given anew).
+SweepOptions resumed_options(const CLI::App& cmd, const SweepOptions& given) {
+  for (const char* flag : {"--grid", "--out", "--threads", "train_args"}) {
+    if (cmd.count(flag) > 0) {
+      throw ValueError(fmt::format(
+          "sweep: {} cannot be combined with --resume (the sweep's sweep.json is used; only "
+          "--parallel may be changed)",
+          flag));
+    }
+  }
+  const SweepSpec spec = read_sweep_spec(given.resume);
+  SweepOptions o = given;
+  o.out = given.resume;
+  for (const auto& [flag, values] : spec.grid) {
+    std::string text = flag + "=";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      text += (i == 0 ? "" : ",") + values[i];
+    }
+    o.grid.push_back(text);
+  }
+  o.train_args = spec.train_args;
+  o.threads = spec.threads;
+  return o;
 }
 
 // The flags sweep sets on every run itself, and flags given twice (two axes, or an axis and the
@@ -288,6 +316,9 @@ void run_sweep(const SweepOptions& o) {
   for (const std::string& g : o.grid) {
     axes.push_back(parse_axis(g));
   }
+  if (axes.empty()) {
+    throw ValueError("sweep: give at least one --grid axis, or --resume a sweep directory");
+  }
   check_axes(axes, o);
   const std::vector<Point> points = expand(axes, o);
   for (const Point& p : points) {
@@ -295,6 +326,7 @@ void run_sweep(const SweepOptions& o) {
   }
   if (!o.dry_run) {
     prepare_output_dir("sweep", o.out);
+    check_or_save_sweep_spec(o.out, sweep_spec(axes, o));
   }
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   fmt::print("sweep: {} runs, {} at a time, in {}\n", points.size(), o.parallel, o.out);
@@ -326,9 +358,12 @@ void run_sweep(const SweepOptions& o) {
     while (static_cast<int>(running.size()) >= o.parallel) {
       wait_one();
     }
-    fmt::print("sweep: {} started\n", p.name);
+    const bool resume = resumable(p);
+    fmt::print("sweep: {} {}\n", p.name,
+               resume ? fmt::format("resumed from {}", (p.dir / "last.safetensors").string())
+                      : std::string("started"));
     std::fflush(stdout);
-    running[spawn_run(self, p)] = &p;
+    running[spawn_run(self, p, resume)] = &p;
   }
   while (!running.empty()) {
     wait_one();
@@ -346,19 +381,32 @@ void run_sweep(const SweepOptions& o) {
 void add_sweep_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "sweep",
-      "run a grid of trainings and summarize their test errors (flags after -- go to "
-      "every run)");
+      "run a grid of trainings and summarize their test errors (flags after -- go to every run). "
+      "Rerunning the same command, or --resume DIR, keeps finished runs, resumes unfinished ones "
+      "from their checkpoints and starts the rest. On a 2-core machine --parallel 2 --threads 1 "
+      "keeps both cores busy with two runs; --parallel 1 --threads 2 runs one at a time, and a "
+      "second thread speeds a step up less at small batches (tiny CNN in docs/benchmarks.md: 1.9x "
+      "at batch 32, 1.5x at batch 2), so a grid with small batches finishes sooner with "
+      "--parallel 2 --threads 1. Weights depend on the thread count: keep --threads fixed to "
+      "reproduce a run");
   auto o = std::make_shared<SweepOptions>();
   cmd->add_option("--grid", o->grid,
-                  "an axis: a train flag and its values, e.g. norm=batch,group (repeatable)")
-      ->required();
+                  "an axis: a train flag and its values, e.g. norm=batch,group (repeatable); a "
+                  "seed axis (seed=0,1,2) is averaged over in summary_seeds.csv/.md");
   cmd->add_option("--out", o->out, "sweep directory")->capture_default_str();
-  cmd->add_option("--parallel", o->parallel, "runs at a time")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "threads per run (0: cores / parallel)")
+  cmd->add_option("--resume", o->resume,
+                  "continue the sweep in this directory as its sweep.json describes it");
+  cmd->add_option("--parallel", o->parallel,
+                  "runs at a time; each gets --threads threads (wall time falls about linearly "
+                  "with --parallel while parallel x threads <= cores)")
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads,
+                  "threads per run (0: cores / parallel); parallel x threads above the core count "
+                  "oversubscribes and slows every run")
       ->capture_default_str();
   cmd->add_flag("--dry-run", o->dry_run, "print the commands only");
   cmd->add_option("train_args", o->train_args, "flags for every run, after --");
-  cmd->callback([o] { run_sweep(*o); });
+  cmd->callback([cmd, o] { run_sweep(o->resume.empty() ? *o : resumed_options(*cmd, *o)); });
 }
 
 }  // namespace normlab

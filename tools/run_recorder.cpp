@@ -15,7 +15,7 @@ std::int64_t kept(std::int64_t resumed, std::int64_t offset) {
 }  // namespace
 
 RunRecorder::RunRecorder(const std::filesystem::path& run, std::int64_t log_every,
-                         std::int64_t resumed_step, std::int64_t resumed_epoch)
+                         std::int64_t resumed_step, std::int64_t resumed_epoch, bool landscape)
     : log_every_(log_every),
       steps_(run / "metrics_steps.csv", "step,epoch,lr,loss,accuracy,images_per_s",
              kept(resumed_step, 0)),
@@ -28,7 +28,11 @@ RunRecorder::RunRecorder(const std::filesystem::path& run, std::int64_t log_ever
                   kept(resumed_step, -1)),
       param_stats_(run / "param_stats.csv", "step,name,weight_norm,grad_norm,update_ratio",
                    kept(resumed_step, -1)),
-      window_start_(std::chrono::steady_clock::now()) {}
+      window_start_(std::chrono::steady_clock::now()) {
+  if (landscape) {
+    landscape_.emplace(run / "landscape.csv", kLandscapeHeader, kept(resumed_step, -1));
+  }
+}
 
 void RunRecorder::start_epoch() {
   window_start_ = std::chrono::steady_clock::now();
@@ -68,6 +72,12 @@ void RunRecorder::param_stats(std::int64_t step, const std::vector<ParamStats>& 
 void RunRecorder::epoch_done(const EpochRecord& r) {
   epochs_.row(fmt::format("{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.2f}", r.epoch, r.lr,
                           r.train_loss, r.train_accuracy, r.test_loss, r.test_accuracy, r.seconds));
+}
+
+void RunRecorder::landscape(std::int64_t step, const LandscapeMeasure& m) {
+  for (const std::string& r : landscape_rows(step, m)) {
+    landscape_->row(r);
+  }
 }
 
 }  // namespace normlab

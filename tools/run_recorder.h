@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "tools/csv.h"
+#include "tools/landscape.h"
 #include "tools/norm_monitor.h"
 #include "tools/train_step.h"
 
@@ -25,8 +27,9 @@ class RunRecorder {
  public:
   // resumed_step < 0 starts every file afresh; otherwise the run resumes at step resumed_step
   // (steps done so far) and epoch resumed_epoch (epochs done so far).
+  // landscape: also write landscape.csv (tools/landscape.h).
   RunRecorder(const std::filesystem::path& run, std::int64_t log_every, std::int64_t resumed_step,
-              std::int64_t resumed_epoch);
+              std::int64_t resumed_epoch, bool landscape = false);
 
   // Starts the images/s window afresh, so an epoch's first row does not count the evaluation.
   void start_epoch();
@@ -37,10 +40,12 @@ class RunRecorder {
   void norm_stats(std::int64_t step, const std::vector<NormLayerStats>& layers);
   void param_stats(std::int64_t step, const std::vector<ParamStats>& params);
   void epoch_done(const EpochRecord& r);
+  void landscape(std::int64_t step, const LandscapeMeasure& m);
 
  private:
   std::int64_t log_every_;
   CsvWriter steps_, epochs_, norm_stats_, param_stats_;
+  std::optional<CsvWriter> landscape_;
   std::chrono::steady_clock::time_point window_start_;
   std::int64_t window_images_ = 0;
 };

@@ -22,6 +22,7 @@ void for_each_field(J& j, C& c, F&& f) {
   f(j, "model", c.model);
   f(j, "norm", c.norm);
   f(j, "num_groups", c.num_groups);
+  f(j, "group_size", c.group_size);
   f(j, "norm_eps", c.norm_eps);
   f(j, "norm_momentum", c.norm_momentum);
   f(j, "width", c.width);
@@ -53,6 +54,8 @@ void for_each_field(J& j, C& c, F&& f) {
   f(j, "checkpoint_every", c.checkpoint_every);
   f(j, "progress", c.progress);
   f(j, "stop_after_steps", c.stop_after_steps);
+  f(j, "landscape_every", c.landscape_every);
+  f(j, "landscape_etas", c.landscape_etas);
 }
 
 void require(bool ok, std::string_view flag, const std::string& what) {
@@ -77,6 +80,7 @@ void TrainConfig::validate() const {
   parse_model_kind(model);
   parse_norm_kind(norm);
   require(num_groups >= 1, "num-groups", "must be at least 1");
+  require(group_size >= 0, "group-size", "must not be negative (0: use --num-groups)");
   require(norm_eps > 0, "norm-eps", "must be positive");
   require(norm_momentum >= 0 && norm_momentum <= 1, "norm-momentum", "must be in [0, 1]");
   require(width > 0, "width", "must be positive");
@@ -95,6 +99,11 @@ void TrainConfig::validate() const {
   require(log_every >= 1, "log-every", "must be at least 1");
   require(stats_every >= 0 && checkpoint_every >= 0 && stop_after_steps >= 0, "stats-every",
           "must not be negative");
+  require(landscape_every >= 0, "landscape-every", "must not be negative");
+  for (const double eta : landscape_etas) {
+    require(std::isfinite(eta) && eta > 0, "landscape-etas",
+            fmt::format("{} is not a positive step size", eta));
+  }
 }
 
 nlohmann::json to_json(const TrainConfig& c) {
@@ -160,6 +169,18 @@ void read_value(const char* key, const nlohmann::json& v, std::vector<std::int64
     out.push_back(integer_value<std::int64_t>(key, e));
   }
 }
+void read_value(const char* key, const nlohmann::json& v, std::vector<double>& out) {
+  if (!v.is_array()) {
+    wrong_value(key, "an array of numbers", v);
+  }
+  out.clear();
+  for (const nlohmann::json& e : v) {
+    if (!e.is_number()) {
+      wrong_value(key, "an array of numbers", e);
+    }
+    out.push_back(e.get<double>());
+  }
+}
 
 }  // namespace
 
@@ -200,6 +221,10 @@ void add_train_flags(CLI::App& cmd, TrainConfig& c) {
   cmd.add_option("--num-groups", c.num_groups,
                  "groups of group/batch_channel/ws_group (clamped to a divisor of each layer's "
                  "channels)")
+      ->group("Model");
+  cmd.add_option("--group-size", c.group_size,
+                 "channels per group of group/batch_channel/ws_group in every layer, so G = C / "
+                 "group-size varies with the layer (0: use --num-groups; exclusive with it)")
       ->group("Model");
   cmd.add_option("--norm-eps", c.norm_eps, "epsilon of every normalization layer")->group("Model");
   cmd.add_option("--norm-momentum", c.norm_momentum, "momentum of running statistics")
@@ -264,6 +289,15 @@ void add_train_flags(CLI::App& cmd, TrainConfig& c) {
   cmd.add_option("--stop-after-steps", c.stop_after_steps,
                  "stop after this many steps without a final checkpoint, as if killed (0: off)")
       ->group("Run");
+  cmd.add_option("--landscape-every", c.landscape_every,
+                 "steps between loss-landscape measurements along the gradient, written to "
+                 "landscape.csv (Santurkar et al. 2018; 0: off)")
+      ->group("Diagnostics");
+  cmd.add_option("--landscape-etas", c.landscape_etas,
+                 "step sizes of the landscape measurements, comma-separated (default: lr * "
+                 "0.25,0.5,1,2,4 with the lr after --lr-base-batch scaling)")
+      ->delimiter(',')
+      ->group("Diagnostics");
 }
 
 void check_flag_conflicts(const CLI::App& cmd, const TrainConfig& c) {
@@ -285,6 +319,14 @@ void check_flag_conflicts(const CLI::App& cmd, const TrainConfig& c) {
   }
   if (c.nesterov && c.momentum <= 0) {
     conflict("nesterov", "needs a positive --momentum");
+  }
+  if (c.group_size > 0 && given("--num-groups")) {
+    conflict("group-size", "and --num-groups are exclusive (channels per group, or groups)");
+  }
+  if (c.group_size > 0 && c.norm != "group" && c.norm != "batch_channel" && c.norm != "ws_group") {
+    conflict("group-size",
+             fmt::format("applies only to --norm group, batch_channel or ws_group (the norm is {})",
+                         c.norm));
   }
 }
 

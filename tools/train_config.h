@@ -21,6 +21,7 @@ struct TrainConfig {
   std::string model = "tiny";  // tiny | vgg | resnet20
   std::string norm = "group";  // none | batch | group | layer | instance | batch_renorm | ...
   std::int64_t num_groups = 32;
+  std::int64_t group_size = 0;  // > 0: channels per group in every layer, instead of num_groups
   double norm_eps = 1e-5;
   double norm_momentum = 0.1;
   double width = 1.0;
@@ -50,12 +51,14 @@ struct TrainConfig {
   int threads = 0;  // 0: every core
   std::string out;  // run directory; empty: runs/<model>-<norm>-b<batch>-s<seed>
   std::int64_t eval_batch_size = 500;
-  std::int64_t log_every = 50;        // steps between plain progress lines
-  std::int64_t stats_every = 50;      // steps between normalization-statistics records; 0: off
-  std::int64_t checkpoint_every = 0;  // steps between mid-epoch checkpoints; 0: epoch ends only
-  bool progress = true;               // progress bar on a terminal
-  std::int64_t stop_after_steps = 0;  // > 0: stop there without a final checkpoint, as a crash
-                                      // would (to test and demonstrate --resume)
+  std::int64_t log_every = 50;         // steps between plain progress lines
+  std::int64_t stats_every = 50;       // steps between normalization-statistics records; 0: off
+  std::int64_t checkpoint_every = 0;   // steps between mid-epoch checkpoints; 0: epoch ends only
+  bool progress = true;                // progress bar on a terminal
+  std::int64_t stop_after_steps = 0;   // > 0: stop there without a final checkpoint, as a crash
+                                       // would (to test and demonstrate --resume)
+  std::int64_t landscape_every = 0;    // steps between landscape measurements; 0: off
+  std::vector<double> landscape_etas;  // their step sizes; empty: tools/landscape.h's default
 
   double effective_lr() const;  // lr, scaled by batch_size / lr_base_batch when that is set
   std::string default_out() const;
@@ -73,7 +76,8 @@ void add_train_flags(CLI::App& cmd, TrainConfig& c);
 
 // ValueError naming both flags when flags given on cmd (parsed into c by add_train_flags)
 // contradict each other: --milestones or --gamma without --schedule multistep, --momentum or
-// --nesterov with adam/adamw, --nesterov with --momentum 0.
+// --nesterov with adam/adamw, --nesterov with --momentum 0, --group-size with --num-groups or with
+// a norm without groups.
 void check_flag_conflicts(const CLI::App& cmd, const TrainConfig& c);
 
 }  // namespace normlab

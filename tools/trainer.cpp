@@ -22,6 +22,7 @@
 #include "tools/checkpointer.h"
 #include "tools/csv.h"
 #include "tools/interrupt.h"
+#include "tools/landscape.h"
 #include "tools/norm_monitor.h"
 #include "tools/progress.h"
 #include "tools/run_recorder.h"
@@ -99,6 +100,7 @@ struct Loop {
   Progress& progress;
   const RunControl& control;
   AnomalyDetector* anomaly;  // null without --detect-anomaly
+  std::vector<double> landscape_etas;
 };
 
 // The one line a diverging run ends with. Steps are counted from 1 here, as in metrics_steps.csv
@@ -126,6 +128,10 @@ std::optional<EpochTally> train_epoch(Loop& l, std::int64_t epoch, std::int64_t&
   l.recorder.start_epoch();
   EpochTally tally;
   while (auto batch = l.loader.next()) {
+    if (l.c.landscape_every > 0 && step % l.c.landscape_every == 0) {
+      l.monitor.set_recording(false);  // the measurement's forwards are not the step's
+      l.recorder.landscape(step, measure_landscape(l.model, *batch, l.landscape_etas));
+    }
     const bool record = l.c.stats_every > 0 && step % l.c.stats_every == 0;
     l.monitor.set_recording(record);
     if (l.anomaly != nullptr) {
@@ -199,6 +205,7 @@ std::unique_ptr<Module> build_model(const TrainConfig& c, std::int64_t in_channe
   ModelOptions o;
   o.norm = parse_norm_kind(c.norm);
   o.norm_options.num_groups = c.num_groups;
+  o.group_size = c.group_size;
   o.norm_options.eps = c.norm_eps;
   o.norm_options.momentum = c.norm_momentum;
   o.in_channels = in_channels;
@@ -261,7 +268,8 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
     start = checkpointer.resume(*model, *optimizer);
   }
   write_text_file_atomic((run / "config.json").string(), to_json(c).dump(2) + "\n");
-  RunRecorder recorder(run, c.log_every, resume ? start.step : -1, resume ? start.epoch : -1);
+  RunRecorder recorder(run, c.log_every, resume ? start.step : -1, resume ? start.epoch : -1,
+                       c.landscape_every > 0);
   Progress progress(c.progress, c.log_every);
   std::optional<AnomalyDetector> anomaly;
   if (control.detect_anomaly) {
@@ -277,7 +285,8 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
             checkpointer,
             progress,
             control,
-            anomaly ? &*anomaly : nullptr};
+            anomaly ? &*anomaly : nullptr,
+            c.landscape_etas.empty() ? default_landscape_etas(c.effective_lr()) : c.landscape_etas};
 
   TrainResult result;
   result.run_dir = run.string();

@@ -5,6 +5,7 @@
 //   metrics_epochs.csv     epoch, lr, train loss/accuracy, test loss/accuracy, seconds
 //   norm_stats.csv         the study of normalization gradients (tools/norm_monitor.h)
 //   param_stats.csv        per parameter: ‖w‖, ‖∂L/∂w‖, ‖Δw‖/‖w‖ of the step
+//   landscape.csv          with --landscape-every: loss and gradient along −∇L (tools/landscape.h)
 //   last.safetensors       the last checkpoint (epoch ends, and every checkpoint_every steps)
 //   best.safetensors       the checkpoint with the best test accuracy
 //   *.png                  plots, from tools/plot_run.py
