@@ -7,11 +7,13 @@
 #include "core/tensor_math.h"
 #include "layers/norm/batch_channel_norm.h"
 #include "layers/norm/group_norm.h"
+#include "tests/layers/layer_test_helpers.h"
 #include "tests/layers/norm/norm_test_util.h"
 
 using namespace normlab;
 using normlab::test::randn_leaf;
 using normlab::test::randomize;
+using normlab::test::require_module_gradcheck;
 using normlab::test::tight;
 
 TEST_CASE("batch_channel_norm channel norm backward matches central differences",
@@ -89,30 +91,20 @@ TEST_CASE("batch_channel_norm backward matches central differences in eval mode"
   bcn.forward_no_grad(
       randn({4, 6, 2, 2}, DType::f64, rng, 1.0, 2.0));  // move the running statistics
   bcn.eval();
-  std::vector<Variable> inputs{randn_leaf({2, 6, 2, 2}, rng)};
   for (Variable* p : bcn.parameters()) {
     randomize(*p, rng);
-    inputs.push_back(*p);
   }
-  auto f = [&](const std::vector<Variable>& in) { return bcn.forward(in[0]); };
-  const GradcheckReport r = gradcheck(f, inputs, tight());
-  INFO(r.worst());
-  REQUIRE(r.ok());
+  require_module_gradcheck(bcn, randn_leaf({2, 6, 2, 2}, rng));
 }
 
 TEST_CASE("batch_channel_norm without estimates matches central differences in training",
           "[batch_channel_norm][gradcheck]") {
   Rng rng{35};
   BatchChannelNorm bcn(4, 2, {.estimate = false, .dtype = DType::f64});
-  std::vector<Variable> inputs{randn_leaf({3, 4, 2}, rng)};
   for (Variable* p : bcn.parameters()) {
     randomize(*p, rng);
-    inputs.push_back(*p);
   }
-  auto f = [&](const std::vector<Variable>& in) { return bcn.forward(in[0]); };
-  const GradcheckReport r = gradcheck(f, inputs, tight());
-  INFO(r.worst());
-  REQUIRE(r.ok());
+  require_module_gradcheck(bcn, randn_leaf({3, 4, 2}, rng));
 }
 
 TEST_CASE("batch_channel_norm has labml's structure and rejects bad groups",
