@@ -195,7 +195,8 @@ void add_train_flags(CLI::App& cmd, TrainConfig& c) {
   cmd.add_option("--model", c.model, "model: tiny | vgg | resnet20")->group("Model");
   cmd.add_option("--norm", c.norm,
                  "normalization: none | batch | group | layer | instance | batch_renorm | "
-                 "batch_channel | ws_group")
+                 "batch_channel | ws_group | sync_batch (BatchNorm over the global batch of every "
+                 "rank; batch normalizes each rank's own shard)")
       ->group("Model");
   cmd.add_option("--num-groups", c.num_groups,
                  "groups of group/batch_channel/ws_group (clamped to a divisor of each layer's "
