@@ -98,6 +98,17 @@ DataParallel::DataParallel(Communicator& comm, std::vector<OptimParam> params)
   }
 }
 
+std::string DataParallel::describe() const {
+  const bool f64 = dtype_ == DType::f64;
+  const std::size_t n = f64 ? flat_f64_.size() : flat_f32_.size();
+  const std::size_t bytes = n * (f64 ? sizeof(double) : sizeof(float));
+  const std::size_t calls = (bytes + kBucketBytes - 1) / kBucketBytes;
+  return fmt::format(
+      "every step all-reduces {} {} values ({:.2f} MiB: {} gradients and 3 counts) in {} call{}", n,
+      dtype_name(dtype_), static_cast<double>(bytes) / (1 << 20), n - 3, calls,
+      calls == 1 ? "" : "s");
+}
+
 std::int64_t DataParallel::shard_size(std::int64_t global_batch) const {
   if (global_batch % size() != 0) {
     throw ValueError(fmt::format(

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/communicator.h"
@@ -34,6 +35,10 @@ class DataParallel {
   std::int64_t shard_size(std::int64_t global_batch) const;
   // This rank's part of a global batch: images [rank·b, (rank + 1)·b) with b = n / K.
   Batch shard(const Batch& global) const;
+
+  // One line for the log: what a step sends, e.g. "every step all-reduces 94189 float32 values
+  // (0.36 MiB: 94186 gradients and 3 counts) in 1 call".
+  std::string describe() const;
 
   // Every parameter and buffer of model takes rank 0's value.
   void broadcast_from_rank0(Module& model);

@@ -270,6 +270,9 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
   if (control.comm != nullptr && control.comm->size() > 1) {
     data_parallel.emplace(*control.comm, optimizer->params());
     data_parallel->shard_size(c.batch_size);  // checks that the ranks share it equally
+    if (writer) {
+      fmt::print("data parallel: {}\n", data_parallel->describe());
+    }
   }
   if (tr.size() < c.batch_size) {
     throw ValueError(fmt::format("train: --batch-size {} exceeds the {} training images",
