@@ -121,10 +121,6 @@ void run_train(const CLI::App& cmd, const TrainConfig& flags, const std::string&
         c.model, c.norm, c.data, splits.train.size(), splits.test.size(), c.batch_size,
         c.effective_lr(), c.epochs, c.out);
   }
-  if (writer && comm.size() > 1) {
-    fmt::print("data parallel: {} ranks, {} images per rank of every batch of {}\n", comm.size(),
-               c.batch_size / comm.size(), c.batch_size);
-  }
   std::fflush(stdout);
   // Under mpirun a signal reaches the ranks at different steps, so it simply ends the job; the
   // last checkpoint is whole (docs/distributed.md).

@@ -222,7 +222,10 @@ void add_train_flags(CLI::App& cmd, TrainConfig& c) {
   cmd.add_flag("--augment,!--no-augment", c.augment,
                "random crop (zero padding of size/8) and horizontal flip while training")
       ->group("Data");
-  cmd.add_option("--batch-size", c.batch_size, "images per training step")->group("Optimization");
+  cmd.add_option("--batch-size", c.batch_size,
+                 "images per training step: the global batch (under mpirun -np K each rank "
+                 "takes batch-size/K of it)")
+      ->group("Optimization");
   cmd.add_option("--epochs", c.epochs, "passes over the training set")->group("Optimization");
   cmd.add_option("--optimizer", c.optimizer, "sgd | adam | adamw")->group("Optimization");
   cmd.add_option("--lr", c.lr, "learning rate (for --lr-base-batch images when that is set)")

@@ -269,9 +269,10 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
   std::optional<DataParallel> data_parallel;
   if (control.comm != nullptr && control.comm->size() > 1) {
     data_parallel.emplace(*control.comm, optimizer->params());
-    data_parallel->shard_size(c.batch_size);  // checks that the ranks share it equally
+    const std::int64_t share = data_parallel->shard_size(c.batch_size);  // K must divide it
     if (writer) {
-      fmt::print("data parallel: {}\n", data_parallel->describe());
+      fmt::print("data parallel: {} ranks, {} images per rank of every batch of {}; {}\n",
+                 data_parallel->size(), share, c.batch_size, data_parallel->describe());
     }
   }
   if (tr.size() < c.batch_size) {
