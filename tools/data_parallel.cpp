@@ -133,6 +133,9 @@ Batch DataParallel::shard(const Batch& global) const {
 
 void DataParallel::broadcast_from_rank0(Module& model) {
   for (const auto& [name, t] : model.state_dict()) {
+    if (!t.defined()) {
+      continue;  // a buffer the layer does not keep (BatchNorm without running statistics)
+    }
     Tensor c = t;  // parameters and buffers are contiguous; their storage is the module's
     visit_dtype(c.dtype(),
                 [&]<class T>() { comm_.broadcast(std::as_writable_bytes(c.data<T>()), 0); });

@@ -97,7 +97,8 @@ void on_ranks(int K, F body) {
 constexpr std::int64_t kBatch = 8, kSteps = 4;
 constexpr double kLr = 0.1;
 
-std::unique_ptr<Module> tiny_model(NormKind norm, Communicator* comm, DType dtype = DType::f64) {
+std::unique_ptr<Module> tiny_model(NormKind norm, Communicator* comm, DType dtype = DType::f64,
+                                   std::uint64_t seed = 3) {
   ModelOptions o;
   o.norm = norm;
   o.norm_options.dtype = dtype;
@@ -106,7 +107,7 @@ std::unique_ptr<Module> tiny_model(NormKind norm, Communicator* comm, DType dtyp
   o.image_size = 8;
   o.num_classes = 3;
   o.width = 0.25;
-  Rng rng(3);
+  Rng rng(seed);
   return make_model(ModelKind::tiny, o, rng);
 }
 
@@ -127,13 +128,15 @@ Batch global_batch(std::int64_t step) {
   return b;
 }
 
-// kSteps data-parallel steps on K thread ranks; the state of every rank at the end. (Catch2's
-// assertions are not thread-safe: the threads only record, the test thread checks.)
+// kSteps data-parallel steps on K thread ranks; the state of every rank at the end. Rank r builds
+// its model from seed 3 + r, so only the broadcast of rank 0's state makes them start equal (and
+// equal to the single process's, seed 3). (Catch2's assertions are not thread-safe: the threads
+// only record, the test thread checks.)
 std::vector<StateDict> train_parallel(NormKind norm, int K) {
   std::vector<StateDict> states(static_cast<std::size_t>(K));
   std::vector<std::int64_t> images(static_cast<std::size_t>(K));
   on_ranks(K, [&](Communicator& comm) {
-    auto model = tiny_model(norm, &comm);
+    auto model = tiny_model(norm, &comm, DType::f64, 3 + static_cast<std::uint64_t>(comm.rank()));
     SGD opt = sgd(*model);
     DataParallel dp(comm, opt.params());
     dp.broadcast_from_rank0(*model);
