@@ -83,6 +83,7 @@ template <class F>
 void on_ranks(int K, F body) {
   ThreadGroup group(K);
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(K));
   for (int r = 0; r < K; ++r) {
     threads.emplace_back([&group, &body, r] {
       ThreadCommunicator comm(group, r);
