@@ -10,8 +10,15 @@
 
 namespace normlab {
 
-Checkpointer::Checkpointer(const std::filesystem::path& run, std::string config_json, int pause_ms)
-    : run_(run), config_json_(std::move(config_json)), pause_ms_(pause_ms) {
+Checkpointer::Checkpointer(const std::filesystem::path& run, std::string config_json, int pause_ms,
+                           bool write_files)
+    : run_(run),
+      config_json_(std::move(config_json)),
+      pause_ms_(pause_ms),
+      write_files_(write_files) {
+  if (!write_files_) {
+    return;
+  }
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(run_, ec)) {
     const std::string name = entry.path().filename().string();
@@ -47,6 +54,9 @@ void Checkpointer::epoch_done(Module& model, const Optimizer& optimizer, std::in
 void Checkpointer::save(const std::filesystem::path& path, Module& model,
                         const Optimizer& optimizer, std::int64_t epochs_done,
                         std::int64_t step) const {
+  if (!write_files_) {
+    return;
+  }
   TrainingState st;
   st.epoch = epochs_done;
   st.step = step;

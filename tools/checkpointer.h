@@ -19,7 +19,10 @@ class Checkpointer {
   // config_json: the run's TrainConfig, stored in every checkpoint. Removes the temporary files
   // of checkpoints a killed process left half-written (core/atomic_file.h). pause_ms > 0 is a
   // test hook: every checkpoint then pauses halfway through writing its temporary file.
-  Checkpointer(const std::filesystem::path& run, std::string config_json, int pause_ms = 0);
+  // write_files = false (ranks other than 0 of a data-parallel run) keeps the bookkeeping and
+  // writes and removes nothing.
+  Checkpointer(const std::filesystem::path& run, std::string config_json, int pause_ms = 0,
+               bool write_files = true);
 
   // Loads last.safetensors into model and optimizer and takes over its best accuracy.
   TrainingState resume(Module& model, Optimizer& optimizer);
@@ -45,6 +48,7 @@ class Checkpointer {
   double best_accuracy_ = 0.0;
   std::int64_t last_step_ = -1;
   int pause_ms_ = 0;
+  bool write_files_ = true;
 };
 
 }  // namespace normlab

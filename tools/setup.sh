@@ -16,6 +16,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   libopenblas-dev catch2 libstb-dev zlib1g-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   dataset-fashion-mnist
+  libopenmpi-dev openmpi-bin
 )
 case "$mode" in
   main) packages+=(python3-matplotlib) ;;

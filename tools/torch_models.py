@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 MODELS = ("tiny", "vgg", "resnet20")
 NORMS = ("none", "batch", "group", "layer", "instance", "batch_renorm", "batch_channel",
-         "ws_group")
+         "ws_group", "sync_batch")
 
 
 # ---- the norms PyTorch lacks ----
@@ -188,6 +188,8 @@ class Builder:
         groups = clamp_num_groups(self.num_groups, channels)
         layer = {
             "batch": lambda: nn.BatchNorm2d(channels, eps=eps, momentum=self.momentum),
+            # one process: SyncBatchNorm is BatchNorm (layers/norm/sync_batch_norm.h)
+            "sync_batch": lambda: nn.BatchNorm2d(channels, eps=eps, momentum=self.momentum),
             "group": lambda: nn.GroupNorm(groups, channels, eps=eps),
             "ws_group": lambda: nn.GroupNorm(groups, channels, eps=eps),
             "layer": lambda: nn.GroupNorm(1, channels, eps=eps),

@@ -216,7 +216,8 @@ void add_train_flags(CLI::App& cmd, TrainConfig& c) {
   cmd.add_option("--model", c.model, "model: tiny | vgg | resnet20")->group("Model");
   cmd.add_option("--norm", c.norm,
                  "normalization: none | batch | group | layer | instance | batch_renorm | "
-                 "batch_channel | ws_group")
+                 "batch_channel | ws_group | sync_batch (BatchNorm over the global batch of every "
+                 "rank; batch normalizes each rank's own shard)")
       ->group("Model");
   cmd.add_option("--num-groups", c.num_groups,
                  "groups of group/batch_channel/ws_group (clamped to a divisor of each layer's "
@@ -246,7 +247,10 @@ void add_train_flags(CLI::App& cmd, TrainConfig& c) {
   cmd.add_flag("--augment,!--no-augment", c.augment,
                "random crop (zero padding of size/8) and horizontal flip while training")
       ->group("Data");
-  cmd.add_option("--batch-size", c.batch_size, "images per training step")->group("Optimization");
+  cmd.add_option("--batch-size", c.batch_size,
+                 "images per training step: the global batch (under mpirun -np K each rank "
+                 "takes batch-size/K of it)")
+      ->group("Optimization");
   cmd.add_option("--epochs", c.epochs, "passes over the training set")->group("Optimization");
   cmd.add_option("--optimizer", c.optimizer, "sgd | adam | adamw")->group("Optimization");
   cmd.add_option("--lr", c.lr, "learning rate (for --lr-base-batch images when that is set)")

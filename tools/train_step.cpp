@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/tensor_math.h"
 #include "tools/anomaly.h"
+#include "tools/data_parallel.h"
 
 namespace normlab {
 
@@ -63,7 +64,7 @@ std::int64_t count_correct(const Tensor& logits, const Tensor& labels,
 }
 
 StepResult train_step(Module& model, Optimizer& optimizer, const Batch& batch, double lr,
-                      bool measure_params, AnomalyDetector* anomaly) {
+                      bool measure_params, AnomalyDetector* anomaly, DataParallel* data_parallel) {
   optimizer.set_lr(lr);
   const Variable logits = model.forward(Variable(batch.images));
   const Variable loss = cross_entropy(logits, batch.labels);
@@ -73,11 +74,20 @@ StepResult train_step(Module& model, Optimizer& optimizer, const Batch& batch, d
   if (anomaly != nullptr) {
     anomaly->check_forward(loss.data(), "the loss", "cross_entropy");
   }
-  if (!std::isfinite(r.loss)) {
+  // Every rank must reach the gradient average, so a rank whose loss is not finite still runs its
+  // backward; the average then carries the non-finite loss to every rank.
+  if (!std::isfinite(r.loss) && data_parallel == nullptr) {
     return r;  // no backward, no update: the weights stay those of the last good step
   }
   optimizer.zero_grad();
   run_backward(loss, Tensor(), false, anomaly != nullptr ? &anomaly->backward_observer() : nullptr);
+  if (data_parallel != nullptr) {
+    r.correct = count_correct(logits.data(), batch.labels);
+    data_parallel->average_gradients(r);
+    if (!std::isfinite(r.loss)) {
+      return r;
+    }
+  }
   std::vector<Tensor> before;
   if (measure_params) {
     for (const OptimParam& p : optimizer.params()) {
@@ -85,7 +95,9 @@ StepResult train_step(Module& model, Optimizer& optimizer, const Batch& batch, d
     }
   }
   optimizer.step();
-  r.correct = count_correct(logits.data(), batch.labels);
+  if (data_parallel == nullptr) {
+    r.correct = count_correct(logits.data(), batch.labels);
+  }
   if (measure_params) {
     r.params = measure(optimizer.params(), before);
   }

@@ -37,9 +37,12 @@ std::int64_t count_correct(const Tensor& logits, const Tensor& labels,
 
 // One step on batch at learning rate lr. When the loss is not finite the update is not applied
 // (result.loss says so; the caller stops the run). anomaly, when given, checks every module's
-// output and every op's gradients on the way (tools/anomaly.h).
+// output and every op's gradients on the way (tools/anomaly.h). data_parallel, when given, averages
+// the gradients over the ranks between the backward and the update (tools/data_parallel.h): batch
+// is then this rank's shard, and the result counts the global batch.
 StepResult train_step(Module& model, Optimizer& optimizer, const Batch& batch, double lr,
-                      bool measure_params, class AnomalyDetector* anomaly = nullptr);
+                      bool measure_params, class AnomalyDetector* anomaly = nullptr,
+                      class DataParallel* data_parallel = nullptr);
 
 // Running sums over an epoch's steps.
 struct EpochTally {

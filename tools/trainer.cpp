@@ -21,6 +21,7 @@
 #include "tools/anomaly.h"
 #include "tools/checkpointer.h"
 #include "tools/csv.h"
+#include "tools/data_parallel.h"
 #include "tools/interrupt.h"
 #include "tools/landscape.h"
 #include "tools/norm_monitor.h"
@@ -95,12 +96,13 @@ struct Loop {
   DataLoader& loader;
   const LrSchedule& schedule;
   NormMonitor& monitor;
-  RunRecorder& recorder;
+  RunRecorder* recorder;  // null on the ranks of a data-parallel run that write nothing
   Checkpointer& checkpointer;
-  Progress& progress;
+  Progress* progress;  // null with recorder
   const RunControl& control;
   AnomalyDetector* anomaly;  // null without --detect-anomaly
   std::vector<double> landscape_etas;
+  DataParallel* data_parallel;  // null in a single process
 };
 
 // The one line a diverging run ends with. Steps are counted from 1 here, as in metrics_steps.csv
@@ -124,34 +126,42 @@ std::optional<EpochTally> train_epoch(Loop& l, std::int64_t epoch, std::int64_t&
   const std::int64_t first = step - epoch * steps_per_epoch;
   l.model.train();
   l.loader.start_epoch(epoch, first);
-  l.progress.start_epoch(epoch, l.c.epochs, steps_per_epoch, first);
-  l.recorder.start_epoch();
+  if (l.recorder != nullptr) {
+    l.progress->start_epoch(epoch, l.c.epochs, steps_per_epoch, first);
+    l.recorder->start_epoch();
+  }
   EpochTally tally;
   while (auto batch = l.loader.next()) {
     if (l.c.landscape_every > 0 && step % l.c.landscape_every == 0) {
       l.monitor.set_recording(false);  // the measurement's forwards are not the step's
-      l.recorder.landscape(step, measure_landscape(l.model, *batch, l.landscape_etas));
+      l.recorder->landscape(step, measure_landscape(l.model, *batch, l.landscape_etas));
     }
-    const bool record = l.c.stats_every > 0 && step % l.c.stats_every == 0;
+    const bool record = l.recorder != nullptr && l.c.stats_every > 0 && step % l.c.stats_every == 0;
     l.monitor.set_recording(record);
     if (l.anomaly != nullptr) {
       l.anomaly->start_step(step + 1);  // counted from 1, as in the messages and CSV files
     }
     const StepResult s =
-        train_step(l.model, l.optimizer, *batch, l.schedule.lr_at(step), record, l.anomaly);
+        train_step(l.model, l.optimizer, l.data_parallel ? l.data_parallel->shard(*batch) : *batch,
+                   l.schedule.lr_at(step), record, l.anomaly, l.data_parallel);
     if (!std::isfinite(s.loss)) {
       throw ValueError(diverged(l, s.loss, step, epoch));
     }
     tally.add(s);
     if (record) {
-      l.recorder.norm_stats(step, l.monitor.collect());
-      l.recorder.param_stats(step, s.params);
+      l.recorder->norm_stats(step, l.monitor.collect());
+      l.recorder->param_stats(step, s.params);
     }
-    l.progress.update(batch->index, tally.mean_loss(), tally.accuracy(), s.images);
-    l.recorder.step_done(step, epoch, l.optimizer.lr(), tally, s.images);
+    if (l.recorder != nullptr) {
+      l.progress->update(batch->index, tally.mean_loss(), tally.accuracy(), s.images);
+      l.recorder->step_done(step, epoch, l.optimizer.lr(), tally, s.images);
+    }
     ++step;
     if (l.c.checkpoint_every > 0 && step % l.c.checkpoint_every == 0 &&
         batch->index + 1 < steps_per_epoch) {  // an epoch's end saves after its evaluation
+      if (l.data_parallel != nullptr) {
+        l.data_parallel->average_buffers(l.model);
+      }
       l.checkpointer.save_last(l.model, l.optimizer, epoch, step);
     }
     if (l.control.step_delay_ms > 0) {
@@ -164,11 +174,15 @@ std::optional<EpochTally> train_epoch(Loop& l, std::int64_t epoch, std::int64_t&
       l.checkpointer.save_last(l.model, l.optimizer, epoch, step);
     }
     if (interrupted || (l.c.stop_after_steps > 0 && step >= l.c.stop_after_steps)) {
-      l.progress.end_epoch();
+      if (l.progress != nullptr) {
+        l.progress->end_epoch();
+      }
       return std::nullopt;
     }
   }
-  l.progress.end_epoch();
+  if (l.progress != nullptr) {
+    l.progress->end_epoch();
+  }
   return tally;
 }
 
@@ -201,13 +215,14 @@ EvalResult evaluate(Module& model, const Dataset& d, const ChannelStats& stats,
 
 std::unique_ptr<Module> build_model(const TrainConfig& c, std::int64_t in_channels,
                                     std::int64_t image_size, std::int64_t num_classes,
-                                    NormMonitor* monitor) {
+                                    NormMonitor* monitor, Communicator* comm) {
   ModelOptions o;
   o.norm = parse_norm_kind(c.norm);
   o.norm_options.num_groups = c.num_groups;
   o.group_size = c.group_size;
   o.norm_options.eps = c.norm_eps;
   o.norm_options.momentum = c.norm_momentum;
+  o.norm_options.comm = comm;
   o.in_channels = in_channels;
   o.image_size = image_size;
   o.num_classes = num_classes;
@@ -245,7 +260,10 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
   c.validate();
   set_num_threads(c.threads);
   const fs::path run(c.out);
-  fs::create_directories(run);
+  const bool writer = control.comm == nullptr || control.comm->rank() == 0;
+  if (writer) {
+    fs::create_directories(run);
+  }
 
   const Dataset& tr = splits.train;
   if (tr.size() == 0) {
@@ -253,8 +271,20 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
   }
   const ChannelStats stats = channel_stats(tr);
   NormMonitor monitor;
-  auto model = build_model(c, tr.channels(), tr.height(), tr.num_classes(), &monitor);
+  auto model = build_model(c, tr.channels(), tr.height(), tr.num_classes(), &monitor, control.comm);
   auto optimizer = make_optimizer(c, *model);
+  std::optional<DataParallel> data_parallel;
+  if (control.comm != nullptr && control.comm->size() > 1) {
+    if (c.landscape_every > 0) {  // its forwards and backwards would need every rank's shard
+      throw ValueError("train: --landscape-every runs in a single process only, not under mpirun");
+    }
+    data_parallel.emplace(*control.comm, optimizer->params());
+    const std::int64_t share = data_parallel->shard_size(c.batch_size);  // K must divide it
+    if (writer) {
+      fmt::print("data parallel: {} ranks, {} images per rank of every batch of {}; {}\n",
+                 data_parallel->size(), share, c.batch_size, data_parallel->describe());
+    }
+  }
   if (tr.size() < c.batch_size) {
     throw ValueError(fmt::format("train: --batch-size {} exceeds the {} training images",
                                  c.batch_size, tr.size()));
@@ -262,15 +292,31 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
   DataLoader loader(tr, train_loader_options(c, tr, stats));
   const auto schedule = make_schedule(c, loader.batches_per_epoch());
 
-  Checkpointer checkpointer(run, to_json(c).dump(), control.checkpoint_delay_ms);
+  Checkpointer checkpointer(run, to_json(c).dump(), control.checkpoint_delay_ms, writer);
   TrainingState start;
   if (resume) {
-    start = checkpointer.resume(*model, *optimizer);
+    start = checkpointer.resume(*model, *optimizer);  // every rank reads the same file
   }
-  write_text_file_atomic((run / "config.json").string(), to_json(c).dump(2) + "\n");
-  RunRecorder recorder(run, c.log_every, resume ? start.step : -1, resume ? start.epoch : -1,
-                       c.landscape_every > 0);
-  Progress progress(c.progress, c.log_every);
+  if (data_parallel) {
+    data_parallel->broadcast_from_rank0(*model);
+  }
+  std::optional<RunRecorder> recorder;
+  std::optional<Progress> progress;
+  if (writer) {
+    write_text_file_atomic((run / "config.json").string(), to_json(c).dump(2) + "\n");
+    recorder.emplace(run, c.log_every, resume ? start.step : -1, resume ? start.epoch : -1,
+                     c.landscape_every > 0);
+    progress.emplace(c.progress, c.log_every);
+  }
+  // Evaluation of the test split: split over the ranks (and their running statistics averaged
+  // first) in a data-parallel run.
+  auto evaluate_test = [&] {
+    if (!data_parallel) {
+      return evaluate(*model, splits.test, stats, c.eval_batch_size);
+    }
+    data_parallel->average_buffers(*model);
+    return data_parallel->evaluate(*model, splits.test, stats, c.eval_batch_size);
+  };
   std::optional<AnomalyDetector> anomaly;
   if (control.detect_anomaly) {
     anomaly.emplace(*model);
@@ -281,12 +327,13 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
             loader,
             *schedule,
             monitor,
-            recorder,
+            recorder ? &*recorder : nullptr,
             checkpointer,
-            progress,
+            progress ? &*progress : nullptr,
             control,
             anomaly ? &*anomaly : nullptr,
-            c.landscape_etas.empty() ? default_landscape_etas(c.effective_lr()) : c.landscape_etas};
+            c.landscape_etas.empty() ? default_landscape_etas(c.effective_lr()) : c.landscape_etas,
+            data_parallel ? &*data_parallel : nullptr};
 
   TrainResult result;
   result.run_dir = run.string();
@@ -300,7 +347,7 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
       result.steps = step;
       return result;  // --stop-after-steps: as if killed; a signal: after its checkpoint
     }
-    const EvalResult ev = evaluate(*model, splits.test, stats, c.eval_batch_size);
+    const EvalResult ev = evaluate_test();
     const EpochRecord rec{
         .epoch = epoch + 1,
         .lr = optimizer->lr(),
@@ -309,12 +356,14 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
         .test_loss = ev.loss,
         .test_accuracy = ev.accuracy,
         .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
-    fmt::print(
-        "epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | {:.1f}s\n",
-        rec.epoch, c.epochs, rec.train_loss, 100 * rec.train_accuracy, rec.test_loss,
-        100 * rec.test_accuracy, rec.seconds);
-    std::fflush(stdout);
-    recorder.epoch_done(rec);
+    if (writer) {
+      fmt::print(
+          "epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | {:.1f}s\n",
+          rec.epoch, c.epochs, rec.train_loss, 100 * rec.train_accuracy, rec.test_loss,
+          100 * rec.test_accuracy, rec.seconds);
+      std::fflush(stdout);
+      recorder->epoch_done(rec);
+    }
     result.epochs.push_back(rec);
     checkpointer.epoch_done(*model, *optimizer, rec.epoch, step, ev.accuracy);
     if (control.interrupt != nullptr && control.interrupt->signal() != 0 && rec.epoch < c.epochs) {
@@ -326,8 +375,7 @@ TrainResult train(const TrainConfig& config, const DatasetSplits& splits, bool r
   // The last epoch's evaluation is the final one; a resumed run that had no epoch left to train
   // evaluates its model once.
   result.final_test_accuracy =
-      result.epochs.empty() ? evaluate(*model, splits.test, stats, c.eval_batch_size).accuracy
-                            : result.epochs.back().test_accuracy;
+      result.epochs.empty() ? evaluate_test().accuracy : result.epochs.back().test_accuracy;
   result.best_test_accuracy = checkpointer.best_accuracy();
   return result;
 }

@@ -55,12 +55,17 @@ struct RunControl {
   // through writing every checkpoint, so a test can kill the process at those points.
   int step_delay_ms = 0;
   int checkpoint_delay_ms = 0;
+  // The ranks of a data-parallel run (tools/data_parallel.h); null or one rank: this process
+  // alone. With several, each rank trains on its shard of every batch, only rank 0 writes the run
+  // directory, and `interrupt` must be null (the ranks would stop at different steps).
+  class Communicator* comm = nullptr;
 };
 
 // The model a config describes, on data with the given channels and size.
 std::unique_ptr<Module> build_model(const TrainConfig& c, std::int64_t in_channels,
                                     std::int64_t image_size, std::int64_t num_classes,
-                                    class NormMonitor* monitor = nullptr);
+                                    class NormMonitor* monitor = nullptr,
+                                    class Communicator* comm = nullptr);
 
 // Applies the subset options of c to the loaded splits.
 DatasetSplits select_subsets(DatasetSplits splits, const TrainConfig& c);

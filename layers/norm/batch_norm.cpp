@@ -94,22 +94,30 @@ BatchNorm::BatchNorm(std::int64_t num_features, const BatchNormOptions& options)
     : RunningStatsNorm(running_stats_config("batch_norm", num_features, options)),
       options_(options) {}
 
-Variable BatchNorm::normalize(const Variable& x, const Variable& weight, const Variable& bias) {
-  check_channels("batch_norm", x.data(), kBatchNormRank, num_features());
-  // PyTorch: batch statistics in training, and always when no running statistics are kept.
-  if (is_training() || !options_.track_running_stats) {
+Variable batch_norm_by_mode(RunningStatsNorm& layer, const BatchNormOptions& options,
+                            const Variable& x, const Variable& weight, const Variable& bias,
+                            const std::function<Variable(BatchStats*)>& train_forward) {
+  if (layer.is_training() || !options.track_running_stats) {
     BatchStats stats;
-    Variable y = batch_norm_train(x, weight, bias, options_.eps, &stats);
-    if (is_training() && options_.track_running_stats) {
-      const std::int64_t tracked = static_cast<std::int64_t>(num_batches_tracked().item()) + 1;
-      num_batches_tracked().set({}, static_cast<double>(tracked));
+    Variable y = train_forward(&stats);
+    if (layer.is_training() && options.track_running_stats) {
+      Tensor& count = layer.num_batches_tracked();
+      const std::int64_t tracked = static_cast<std::int64_t>(count.item()) + 1;
+      count.set({}, static_cast<double>(tracked));
       const double factor =
-          options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(tracked);
-      update_running_stats(running_mean(), running_var(), stats, factor);
+          options.momentum ? *options.momentum : 1.0 / static_cast<double>(tracked);
+      update_running_stats(layer.running_mean(), layer.running_var(), stats, factor);
     }
     return y;
   }
-  return batch_norm_eval(x, running_mean(), running_var(), weight, bias, options_.eps);
+  return batch_norm_eval(x, layer.running_mean(), layer.running_var(), weight, bias, options.eps);
+}
+
+Variable BatchNorm::normalize(const Variable& x, const Variable& weight, const Variable& bias) {
+  check_channels("batch_norm", x.data(), kBatchNormRank, num_features());
+  return batch_norm_by_mode(*this, options_, x, weight, bias, [&](BatchStats* stats) {
+    return batch_norm_train(x, weight, bias, options_.eps, stats);
+  });
 }
 
 std::string BatchNorm::extra_repr() const {

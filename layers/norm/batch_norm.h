@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,6 +60,13 @@ NormGrads batch_norm_backward_reference(const Tensor& x, const Tensor& dy, const
 // running_var takes the unbiased σ²_B·m/(m − 1) (eq. BN11). Shared with InstanceNorm2d.
 void update_running_stats(Tensor& running_mean, Tensor& running_var, const BatchStats& stats,
                           double factor);
+
+// BatchNorm's modes, shared with SyncBatchNorm: the batch statistics of train_forward(&stats) in
+// training, and whenever no running statistics are kept (PyTorch), with the running statistics
+// then moved toward them in training (eq. BN11); the running statistics otherwise (eq. BN9).
+Variable batch_norm_by_mode(RunningStatsNorm& layer, const BatchNormOptions& options,
+                            const Variable& x, const Variable& weight, const Variable& bias,
+                            const std::function<Variable(BatchStats*)>& train_forward);
 
 // γ, β (C), running_mean, running_var (C) and num_batches_tracked: RunningStatsNorm.
 class BatchNorm final : public RunningStatsNorm {

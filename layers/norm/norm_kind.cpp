@@ -12,6 +12,7 @@
 #include "layers/norm/batch_renorm.h"
 #include "layers/norm/group_norm.h"
 #include "layers/norm/instance_norm.h"
+#include "layers/norm/sync_batch_norm.h"
 
 namespace normlab {
 
@@ -92,6 +93,11 @@ std::unique_ptr<Module> make_norm2d(NormKind kind, std::int64_t channels,
       return std::make_unique<BatchNorm>(
           channels, BatchNormOptions{
                         .eps = options.eps, .momentum = options.momentum, .dtype = options.dtype});
+    case NormKind::sync_batch:
+      return std::make_unique<SyncBatchNorm>(
+          channels, options.comm,
+          BatchNormOptions{
+              .eps = options.eps, .momentum = options.momentum, .dtype = options.dtype});
     case NormKind::group:
     case NormKind::ws_group:
       return std::make_unique<GroupNorm>(

@@ -16,6 +16,8 @@
 
 namespace normlab {
 
+class Communicator;
+
 // ws_group is a weight-standardized convolution followed by GroupNorm: make_norm2d builds the
 // GroupNorm, and the model builder asks uses_weight_standardization() for the convolution.
 // To add a kind: add the enumerator, its name in detail::norm_kind_name_or_empty, and its case in
@@ -30,6 +32,7 @@ enum class NormKind : std::uint8_t {
   batch_renorm,
   batch_channel,
   ws_group,
+  sync_batch,
 };
 
 namespace detail {
@@ -53,6 +56,8 @@ constexpr std::string_view norm_kind_name_or_empty(NormKind kind) noexcept {
       return "batch_channel";
     case NormKind::ws_group:
       return "ws_group";
+    case NormKind::sync_batch:
+      return "sync_batch";
   }
   return {};
 }
@@ -84,6 +89,9 @@ struct NormOptions {
   // batch_channel) then use 0.1.
   std::optional<double> momentum = 0.1;
   DType dtype = DType::f32;
+  // sync_batch: the ranks whose shards form the batch (core/communicator.h); it must outlive the
+  // model. null: this process alone, and sync_batch is batch.
+  Communicator* comm = nullptr;
 };
 
 // The largest divisor of channels that is not above num_groups (at least 1), so GroupNorm(G, C)
@@ -102,6 +110,8 @@ std::int64_t clamp_num_groups(std::int64_t num_groups, std::int64_t channels);
 //   batch_renorm  → BatchRenorm(C, eps, momentum)
 //   batch_channel → BatchChannelNorm(C, G, eps, momentum)    (estimated batch statistics)
 //   ws_group      → GroupNorm(G, C, eps); the convolution before it is weight-standardized
+//   sync_batch    → SyncBatchNorm(C, comm, eps, momentum): BatchNorm over the global batch of
+//                   every rank of comm (data-parallel training, docs/distributed.md)
 std::unique_ptr<Module> make_norm2d(NormKind kind, std::int64_t channels,
                                     const NormOptions& options = {});
 

@@ -53,7 +53,7 @@ TEST_CASE("norm_kind make_norm2d builds a working layer of every kind", "[norm_k
       {NormKind::batch, "BatchNorm"},          {NormKind::group, "GroupNorm"},
       {NormKind::layer, "GroupNorm"},          {NormKind::instance, "InstanceNorm2d"},
       {NormKind::batch_renorm, "BatchRenorm"}, {NormKind::batch_channel, "BatchChannelNorm"},
-      {NormKind::ws_group, "GroupNorm"}};
+      {NormKind::ws_group, "GroupNorm"},       {NormKind::sync_batch, "SyncBatchNorm"}};
   for (const auto& [kind, type] : expected) {
     REQUIRE(make_norm2d(kind, C)->type_name() == type);
   }
