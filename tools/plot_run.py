@@ -23,6 +23,23 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+def save(fig, path):
+    """Lays out, writes (110 dpi) and closes fig; returns path."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def steps_axes(axes, legend):
+    """The step axes of the statistics figures: label, grid, and a legend where legend(ax)."""
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if legend(ax):
+            ax.legend(fontsize=7)
+
+
 def plot_curves(run):
     steps = read_csv(os.path.join(run, "metrics_steps.csv"))
     epochs = read_csv(os.path.join(run, "metrics_epochs.csv"))
@@ -45,11 +62,7 @@ def plot_curves(run):
     ax1.legend()
     ax2.legend()
     fig.suptitle(os.path.basename(os.path.normpath(run)))
-    fig.tight_layout()
-    out = os.path.join(run, "curves.png")
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save(fig, os.path.join(run, "curves.png"))
 
 
 def plot_norm_stats(run):
@@ -73,15 +86,8 @@ def plot_norm_stats(run):
     ax1.set_yscale("log")
     ax2.set_title("gradient gain ‖∂L/∂x‖ / ‖∂L/∂y‖")
     ax2.set_yscale("log")
-    for ax in (ax1, ax2):
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = os.path.join(run, "grad_norms.png")
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    outs.append(out)
+    steps_axes((ax1, ax2), legend=lambda ax: True)
+    outs.append(save(fig, os.path.join(run, "grad_norms.png")))
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for layer, rs in by_layer.items():
@@ -96,16 +102,8 @@ def plot_norm_stats(run):
     if not ax2.lines:
         ax2.text(0.5, 0.5, "no layer keeps running statistics", ha="center", va="center",
                  transform=ax2.transAxes)
-    for ax in (ax1, ax2):
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = os.path.join(run, "activations.png")
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    outs.append(out)
+    steps_axes((ax1, ax2), legend=lambda ax: ax.lines)
+    outs.append(save(fig, os.path.join(run, "activations.png")))
     return outs
 
 
