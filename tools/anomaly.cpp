@@ -16,7 +16,8 @@ void name_modules(const Module& m, const std::string& prefix,
                   std::unordered_map<const Module*, std::string>& names) {
   names[&m] = prefix.empty() ? "model" : prefix;
   for (const auto& [child_name, child] : m.named_children()) {
-    name_modules(*child, prefix.empty() ? child_name : prefix + "." + child_name, names);
+    name_modules(*child, prefix.empty() ? child_name : fmt::format("{}.{}", prefix, child_name),
+                 names);
   }
 }
 

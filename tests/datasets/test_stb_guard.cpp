@@ -121,7 +121,7 @@ TEST_CASE("a PNG chunk longer than the file is refused before stb allocates it",
 TEST_CASE("image headers that claim more pixels than the file can hold are refused",
           "[image_io][errors][fuzz]") {
   TempDir dir("stb_guard");
-  const std::vector<std::uint8_t> px(3 * 2 * 2, 9);
+  const std::vector<std::uint8_t> px(std::size_t{3} * 2 * 2, 9);
   REQUIRE(stbi_write_bmp((dir / "a.bmp").c_str(), 2, 2, 3, px.data()) != 0);
   Bytes bmp = read_file_bytes("test", dir / "a.bmp");
   CHECK(decode_image(bmp, "a.bmp", 3).W == 2);
