@@ -13,15 +13,6 @@ namespace normlab {
 
 namespace {
 
-std::vector<std::int64_t> unravel(std::int64_t flat, const Shape& shape) {
-  std::vector<std::int64_t> index(shape.size());
-  for (std::size_t i = shape.size(); i-- > 0;) {
-    index[i] = flat % shape[i];
-    flat /= shape[i];
-  }
-  return index;
-}
-
 // The scalar objective: L = y when y has one element, else L = Σ w⊙y.
 double objective(const Variable& y, const Tensor& w) {
   return y.numel() == 1 && !w.defined() ? y.data().item() : dot_all(y.data(), w);
@@ -95,7 +86,7 @@ GradcheckReport gradcheck(const GradcheckFunction& f, const std::vector<Variable
       flats.resize(static_cast<std::size_t>(options.max_elements));
     }
     for (const std::int64_t flat : flats) {
-      const std::vector<std::int64_t> index = unravel(flat, x.shape());
+      const std::vector<std::int64_t> index = unravel_index(flat, x.shape());
       const double orig = x.get(index);
       x.set(index, orig + options.step);
       const double lp = objective(f(inputs), w);

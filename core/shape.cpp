@@ -32,6 +32,15 @@ std::int64_t numel_from(const Shape& shape, int first_axis) {
   return n;
 }
 
+std::vector<std::int64_t> unravel_index(std::int64_t flat, const Shape& shape) {
+  std::vector<std::int64_t> index(shape.size());
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    index[i] = flat % shape[i];
+    flat /= shape[i];
+  }
+  return index;
+}
+
 Strides contiguous_strides(const Shape& shape) {
   Strides strides(shape.size());
   std::int64_t stride = 1;

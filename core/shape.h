@@ -15,6 +15,8 @@ std::string to_string(const Shape& shape);  // "[2, 3, 4]"
 std::int64_t shape_numel(const Shape& shape);
 std::int64_t numel_from(const Shape& shape, int first_axis);  // product of shape[first_axis:]
 Strides contiguous_strides(const Shape& shape);
+// The index of element `flat` of a contiguous row-major tensor of `shape`: [1, 2] for 5 in (2, 3).
+std::vector<std::int64_t> unravel_index(std::int64_t flat, const Shape& shape);
 
 // Maps axis in [-ndim, ndim) to [0, ndim); otherwise ShapeError naming op and the shape.
 int normalize_axis(std::string_view op, int axis, const Shape& shape);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <span>
+#include <utility>
 
 namespace normlab {
 
@@ -10,6 +12,14 @@ namespace {
 // Both operands contiguous in dst's dtype, so every loop below is a plain loop.
 Tensor as_dense(const Tensor& t, DType dtype) {
   return t.to(dtype).contiguous();
+}
+
+// f(x, y) over the elements of a and b as float64 spans (contiguous copies where needed).
+template <class F>
+auto visit_f64_pair(const Tensor& a, const Tensor& b, F&& f) {
+  const Tensor da = as_dense(a, DType::f64);
+  const Tensor db = as_dense(b, DType::f64);
+  return std::forward<F>(f)(da.data<double>(), db.data<double>());
 }
 
 // |x − y| for comparisons: NaN if either is NaN, 0 for equal infinities (inf − inf would be NaN),
@@ -63,15 +73,13 @@ double sum_all(const Tensor& t) {
 
 double dot_all(const Tensor& a, const Tensor& b) {
   check_same_shape("dot_all", a, b);
-  const Tensor da = as_dense(a, DType::f64);
-  const Tensor db = as_dense(b, DType::f64);
-  const auto x = da.data<double>();
-  const auto y = db.data<double>();
-  double s = 0.0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    s += x[i] * y[i];
-  }
-  return s;
+  return visit_f64_pair(a, b, [](std::span<const double> x, std::span<const double> y) {
+    double s = 0.0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      s += x[i] * y[i];
+    }
+    return s;
+  });
 }
 
 double max_abs(const Tensor& t) {
@@ -88,35 +96,31 @@ double max_abs(const Tensor& t) {
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   check_same_shape("max_abs_diff", a, b);
-  const Tensor da = as_dense(a, DType::f64);
-  const Tensor db = as_dense(b, DType::f64);
-  const auto x = da.data<double>();
-  const auto y = db.data<double>();
-  double m = 0.0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double e = abs_diff(x[i], y[i]);
-    if (std::isnan(e)) {
-      return e;
+  return visit_f64_pair(a, b, [](std::span<const double> x, std::span<const double> y) {
+    double m = 0.0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const double e = abs_diff(x[i], y[i]);
+      if (std::isnan(e)) {
+        return e;
+      }
+      m = std::max(m, e);
     }
-    m = std::max(m, e);
-  }
-  return m;
+    return m;
+  });
 }
 
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
   if (a.shape() != b.shape()) {
     return false;
   }
-  const Tensor da = as_dense(a, DType::f64);
-  const Tensor db = as_dense(b, DType::f64);
-  const auto x = da.data<double>();
-  const auto y = db.data<double>();
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    if (!(abs_diff(x[i], y[i]) <= atol + rtol * std::abs(y[i]))) {
-      return false;
+  return visit_f64_pair(a, b, [&](std::span<const double> x, std::span<const double> y) {
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (!(abs_diff(x[i], y[i]) <= atol + rtol * std::abs(y[i]))) {
+        return false;
+      }
     }
-  }
-  return true;
+    return true;
+  });
 }
 
 }  // namespace normlab

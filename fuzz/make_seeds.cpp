@@ -1,7 +1,8 @@
 // fuzz/make_seeds.cpp: writes the seed corpora under fuzz/corpus/<target>/ with normlab's own
 // writers (and the dataset-format writers of the tests): small valid files of every kind each
 // parser reads (plus image/progressive_8x6.jpg, written by libjpeg in progressive mode, which stb
-// cannot write). Run it with `cmake --build --preset fuzz --target fuzz_seeds`; the output is
+// cannot write, and image/scan_ends_mid_block.jpg, written by hand: docs/reliability.md, finding
+// 13). Run it with `cmake --build --preset fuzz --target fuzz_seeds`; the output is
 // committed, so a fresh clone fuzzes without it.
 #include <stb/stb_image_write.h>
 
@@ -264,8 +265,7 @@ int main(int argc, char** argv) {
       {"train_config", train_config_seeds}};
   try {
     for (const auto& [name, write] : targets) {
-      fs::create_directories(root /
-                             name);  // files written by hand stay (image/progressive_8x6.jpg)
+      fs::create_directories(root / name);  // files written by hand stay (see above)
       write(root / name);
     }
   } catch (const std::exception& e) {

@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <numbers>
+#include <utility>
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "autograd/ops/op_util.h"
 #include "core/error.h"
 #include "core/threads.h"
 
@@ -15,26 +17,11 @@ namespace normlab {
 
 namespace {
 
-// y = kernel(x) elementwise over a dense copy of x.
+// y = kernel(x) elementwise over a dense copy of x, which must be defined.
 template <class Kernel>
 Tensor map_unary(std::string_view op, const Tensor& x, Kernel&& kernel) {
   check_defined(op, x, "x");
-  const Tensor xc = x.contiguous();
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  visit_float(x.dtype(), op,
-              [&]<class T>() { kernel(xc.data<T>().data(), y.data<T>().data(), y.numel()); });
-  return y;
-}
-
-// dx = kernel(dy, x) elementwise; x is the saved input.
-template <class Kernel>
-Tensor map_grad(std::string_view op, const Tensor& dy, const Tensor& x, Kernel&& kernel) {
-  const Tensor dyc = dy.contiguous();
-  Tensor dx = Tensor::empty(x.shape(), x.dtype());
-  visit_float(x.dtype(), op, [&]<class T>() {
-    kernel(dyc.data<T>().data(), x.data<T>().data(), dx.data<T>().data(), dx.numel());
-  });
-  return dx;
+  return unary_map(op, x, std::forward<Kernel>(kernel));
 }
 
 // forward:  y_i = x_i if x_i > 0 else a·x_i
@@ -80,10 +67,10 @@ struct LeakyReluNode final : Node {
   Tensor x;
   double negative_slope = 0.01;
   std::vector<Tensor> backward(const Tensor& dy) override {
-    return {map_grad("leaky_relu_backward", dy, x,
-                     [&]<class T>(const T* g, const T* xs, T* dx, std::int64_t n) {
-                       leaky_relu_backward(g, xs, dx, n, static_cast<T>(negative_slope));
-                     })};
+    return {unary_grad("leaky_relu_backward", dy, x, "x",
+                       [&]<class T>(const T* g, const T* xs, T* dx, std::int64_t n) {
+                         leaky_relu_backward(g, xs, dx, n, static_cast<T>(negative_slope));
+                       })};
   }
   std::string_view name() const override { return "leaky_relu"; }
   void release() override { x = Tensor(); }
@@ -92,10 +79,10 @@ struct LeakyReluNode final : Node {
 struct GeluNode final : Node {
   Tensor x;
   std::vector<Tensor> backward(const Tensor& dy) override {
-    return {map_grad("gelu_backward", dy, x,
-                     [](const auto* g, const auto* xs, auto* dx, std::int64_t n) {
-                       gelu_backward(g, xs, dx, n);
-                     })};
+    return {unary_grad("gelu_backward", dy, x, "x",
+                       [](const auto* g, const auto* xs, auto* dx, std::int64_t n) {
+                         gelu_backward(g, xs, dx, n);
+                       })};
   }
   std::string_view name() const override { return "gelu"; }
   void release() override { x = Tensor(); }

@@ -10,13 +10,14 @@
 
 #include <algorithm>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "autograd/node.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/threads.h"
-#include "layers/init.h"
+#include "layers/weighted_op.h"
 
 namespace normlab {
 
@@ -191,11 +192,11 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry
 template <class T>
 void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const ConvGeometry& g) {
-  const std::int64_t BL = g.B * g.L, KBL = g.K * BL, OK = g.O * g.K;
+  const std::int64_t BL = g.B * g.L, col_size = g.K * BL, OK = g.O * g.K;  // col: (K, B·L)
   const bool direct = g.B == 1, no_cols = direct && g.pointwise;
   const int slots = thread_slots(g);
-  const Scratch<T> cols(!no_cols && dw != nullptr ? slots * KBL : 0);
-  const Scratch<T> dcols(!no_cols && dx != nullptr ? slots * KBL : 0);
+  const Scratch<T> cols(!no_cols && dw != nullptr ? slots * col_size : 0);
+  const Scratch<T> dcols(!no_cols && dx != nullptr ? slots * col_size : 0);
   const Scratch<T> dys(direct ? 0 : slots * g.Og * BL);
   std::vector<T> dw_part(g.parallel && dw != nullptr ? sz(slots * OK) : 0, T{0});
 #pragma omp parallel for if (g.parallel) schedule(static)
@@ -218,15 +219,15 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
       if (dw != nullptr) {  // step 1
         const T* colp = x + (blk.n0 * g.C + gr * g.Cg) * g.H * g.W;
         if (!no_cols) {
-          block_im2col(x, g, blk, gr, cols.data() + t * sz(KBL));
-          colp = cols.data() + t * sz(KBL);
+          block_im2col(x, g, blk, gr, cols.data() + t * sz(col_size));
+          colp = cols.data() + t * sz(col_size);
         }
         gemm<T>(false, true, g.Og, g.K, blk.nb * g.L, T{1}, dyp, BL, colp, BL, T{1},
                 dw_t + gr * g.Og * g.K, g.K);
       }
       if (dx != nullptr) {  // step 2
         T* dxg = dx + (blk.n0 * g.C + gr * g.Cg) * g.H * g.W;
-        T* dcol = no_cols ? dxg : dcols.data() + t * sz(KBL);
+        T* dcol = no_cols ? dxg : dcols.data() + t * sz(col_size);
         gemm<T>(true, false, g.K, blk.nb * g.L, g.Og, T{1}, w + gr * g.Og * g.K, g.K, dyp, BL, T{0},
                 dcol, BL);
         for (std::int64_t i = 0; !no_cols && i < blk.nb; ++i) {
@@ -253,11 +254,8 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   }
 }
 
-// Saves x only if W needs a gradient and W only if x does.
-struct Conv2dNode final : Node {
-  Tensor x, w;
+struct Conv2dNode final : detail::WeightedNode {
   ConvGeometry g{};
-  bool has_bias = false;
 
   std::vector<Tensor> backward(const Tensor& dy) override {
     const bool need_dx = detail::needs_grad(*this, 0), need_dw = detail::needs_grad(*this, 1);
@@ -273,17 +271,9 @@ struct Conv2dNode final : Node {
           need_dx ? w.data<T>().data() : nullptr, need_dx ? dx.data<T>().data() : nullptr,
           need_dw ? dw.data<T>().data() : nullptr, need_db ? db.data<T>().data() : nullptr, g);
     });
-    std::vector<Tensor> grads{dx, dw};
-    if (has_bias) {
-      grads.push_back(db);
-    }
-    return grads;
+    return input_grads(dx, dw, db);
   }
   std::string_view name() const override { return "conv2d"; }
-  void release() override {
-    x = Tensor();
-    w = Tensor();
-  }
 };
 
 }  // namespace
@@ -303,24 +293,13 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b,
 
 Variable conv2d(const Variable& x, const Variable& w, const Variable& b,
                 const Conv2dParams& params) {
-  Tensor y = conv2d_forward(x.data(), w.data(), b.defined() ? b.data() : Tensor(), params);
-  std::vector<Variable> inputs{x, w};
-  if (b.defined()) {
-    inputs.push_back(b);
-  }
-  if (!any_requires_grad(inputs)) {
-    return Variable(std::move(y), false);
-  }
-  auto node = std::make_shared<Conv2dNode>();
-  node->g = conv_geometry(x.data(), w.data(), b.defined() ? b.data() : Tensor(), params);
-  if (w.requires_grad()) {
-    node->x = x.data().contiguous();
-  }
-  if (x.requires_grad()) {
-    node->w = w.data().contiguous();
-  }
-  node->has_bias = b.defined();
-  return make_output(std::move(y), std::move(node), std::move(inputs));
+  const Tensor bias = b.defined() ? b.data() : Tensor();
+  Tensor y = conv2d_forward(x.data(), w.data(), bias, params);
+  return detail::weighted_output(std::move(y), x, w, b, [&] {
+    auto node = std::make_shared<Conv2dNode>();
+    node->g = conv_geometry(x.data(), w.data(), bias, params);
+    return node;
+  });
 }
 
 Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2d kernel_size, Rng& rng,
@@ -343,17 +322,11 @@ Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2d kerne
   check_window("Conv2d", Window2d{kernel_size.h, kernel_size.w, options.stride.h, options.stride.w,
                                   options.padding.h, options.padding.w, options.dilation.h,
                                   options.dilation.w});
-  if (!is_floating(options.dtype)) {
-    throw_not_floating("Conv2d", options.dtype);
-  }
-  Tensor w =
-      Tensor::empty({out_channels, in_channels / G, kernel_size.h, kernel_size.w}, options.dtype);
-  Tensor b = options.bias ? Tensor::empty({out_channels}, options.dtype) : Tensor();
-  default_layer_init_(w, b, rng);
-  weight_ = Variable(w, true);
+  std::tie(weight_, bias_) = detail::default_weight_and_bias(
+      "Conv2d", {out_channels, in_channels / G, kernel_size.h, kernel_size.w}, options.bias,
+      options.dtype, rng);
   register_parameter("weight", &weight_);
-  if (options.bias) {
-    bias_ = Variable(b, true);
+  if (bias_.defined()) {
     register_parameter("bias", &bias_);
   }
 }

@@ -3,13 +3,14 @@
 
 #include <fmt/format.h>
 
+#include <tuple>
 #include <vector>
 
 #include "autograd/node.h"
 #include "core/error.h"
 #include "core/gemm.h"
-#include "layers/init.h"
 #include "layers/layer_util.h"
+#include "layers/weighted_op.h"
 
 namespace normlab {
 
@@ -85,11 +86,8 @@ Shape output_shape(const Tensor& x, std::int64_t O) {
   return s;
 }
 
-// Saves x only if W needs a gradient and W only if x does.
-struct LinearNode final : Node {
-  Tensor x, w;
+struct LinearNode final : detail::WeightedNode {
   std::int64_t in_features = 0;
-  bool has_bias = false;
 
   std::vector<Tensor> backward(const Tensor& dy) override {
     const bool need_dx = detail::needs_grad(*this, 0), need_dw = detail::needs_grad(*this, 1);
@@ -116,17 +114,9 @@ struct LinearNode final : Node {
                       need_dw ? dw.data<T>().data() : nullptr,
                       need_db ? db.data<T>().data() : nullptr, M, I, O);
     });
-    std::vector<Tensor> grads{dx, dw};
-    if (has_bias) {
-      grads.push_back(db);
-    }
-    return grads;
+    return input_grads(dx, dw, db);
   }
   std::string_view name() const override { return "linear"; }
-  void release() override {
-    x = Tensor();
-    w = Tensor();
-  }
 };
 
 }  // namespace
@@ -147,23 +137,11 @@ Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
 Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   const Tensor bias = b.defined() ? b.data() : Tensor();
   Tensor y = linear_forward(x.data(), w.data(), bias);
-  std::vector<Variable> inputs{x, w};
-  if (b.defined()) {
-    inputs.push_back(b);
-  }
-  if (!any_requires_grad(inputs)) {
-    return Variable(std::move(y), false);
-  }
-  auto node = std::make_shared<LinearNode>();
-  if (w.requires_grad()) {
-    node->x = x.data().contiguous();
-  }
-  if (x.requires_grad()) {
-    node->w = w.data().contiguous();
-  }
-  node->in_features = w.data().dim(1);
-  node->has_bias = b.defined();
-  return make_output(std::move(y), std::move(node), std::move(inputs));
+  return detail::weighted_output(std::move(y), x, w, b, [&] {
+    auto node = std::make_shared<LinearNode>();
+    node->in_features = w.data().dim(1);
+    return node;
+  });
 }
 
 Linear::Linear(std::int64_t in_features, std::int64_t out_features, Rng& rng,
@@ -173,16 +151,10 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, Rng& rng,
     throw ValueError(fmt::format("Linear: in_features ({}) and out_features ({}) must be >= 1",
                                  in_features, out_features));
   }
-  if (!is_floating(options.dtype)) {
-    throw_not_floating("Linear", options.dtype);
-  }
-  Tensor w = Tensor::empty({out_features, in_features}, options.dtype);
-  Tensor b = options.bias ? Tensor::empty({out_features}, options.dtype) : Tensor();
-  default_layer_init_(w, b, rng);
-  weight_ = Variable(w, true);
+  std::tie(weight_, bias_) = detail::default_weight_and_bias("Linear", {out_features, in_features},
+                                                             options.bias, options.dtype, rng);
   register_parameter("weight", &weight_);
-  if (options.bias) {
-    bias_ = Variable(b, true);
+  if (bias_.defined()) {
     register_parameter("bias", &bias_);
   }
 }

@@ -16,17 +16,9 @@ void name_modules(const Module& m, const std::string& prefix,
                   std::unordered_map<const Module*, std::string>& names) {
   names[&m] = prefix.empty() ? "model" : prefix;
   for (const auto& [child_name, child] : m.named_children()) {
-    name_modules(*child, prefix.empty() ? child_name : prefix + "." + child_name, names);
+    name_modules(*child, prefix.empty() ? child_name : fmt::format("{}.{}", prefix, child_name),
+                 names);
   }
-}
-
-std::vector<std::int64_t> unravel(std::int64_t flat, const Shape& shape) {
-  std::vector<std::int64_t> index(shape.size());
-  for (std::size_t i = shape.size(); i-- > 0;) {
-    index[i] = flat % shape[i];
-    flat /= shape[i];
-  }
-  return index;
 }
 
 // Identity forward; its backward tells the detector that the pass enters `module`.
@@ -48,7 +40,7 @@ std::string first_non_finite(const Tensor& t) {
   for (std::size_t i = 0; i < v.size(); ++i) {
     if (!std::isfinite(v[i])) {
       return fmt::format("{} at {}", v[i],
-                         to_string(unravel(static_cast<std::int64_t>(i), t.shape())));
+                         to_string(unravel_index(static_cast<std::int64_t>(i), t.shape())));
     }
   }
   return {};

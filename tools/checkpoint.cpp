@@ -190,7 +190,7 @@ TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer&
 
 TrainingState load_checkpoint(const Safetensors& file, const std::string& path, Module& model,
                               Optimizer& optimizer) {
-  const TrainingState state = parse_training_state(path, file.metadata, optimizer);
+  TrainingState state = parse_training_state(path, file.metadata, optimizer);
   StateDict model_state;
   OptimizerState optimizer_state;
   for (const auto& [name, t] : file.tensors) {

@@ -126,6 +126,7 @@ ModelRate measure_model(const BenchOptions& o, std::int64_t batch) {
     step();
   }
   std::vector<double> rates;
+  rates.reserve(static_cast<std::size_t>(o.repeats));
   for (int r = 0; r < o.repeats; ++r) {
     rates.push_back(static_cast<double>(batch) / seconds_per_call(o.steps, step));
   }

@@ -237,14 +237,14 @@ Coupling jacobian_coupling(const Jacobian& jac) {
   const std::int64_t N = xs.empty() ? 1 : xs[0];
   const std::int64_t C = xs.size() < 2 ? 1 : xs[1];
   const std::int64_t P = xs.size() < 3 ? 1 : numel_from(xs, 2);
-  const std::int64_t Ny = jac.y_shape.empty() ? 1 : jac.y_shape[0];
+  const std::int64_t out_batch = jac.y_shape.empty() ? 1 : jac.y_shape[0];
   Coupling c;
   std::vector<std::int64_t> seen_n(static_cast<std::size_t>(N), -1);
   std::vector<std::int64_t> seen_c(static_cast<std::size_t>(C), -1);
   std::vector<std::int64_t> seen_p(static_cast<std::size_t>(P), -1);
   for (std::int64_t o = 0; o < jac.rows; ++o) {
     std::int64_t n = 0, ch = 0, p = 0;
-    const std::int64_t sample_o = o / std::max<std::int64_t>(1, jac.rows / Ny);
+    const std::int64_t sample_o = o / std::max<std::int64_t>(1, jac.rows / out_batch);
     for (std::int64_t i = 0; i < jac.cols; ++i) {
       if (jac.at(o, i) == 0.0) {
         continue;
@@ -256,7 +256,7 @@ Coupling jacobian_coupling(const Jacobian& jac) {
       seen_n[static_cast<std::size_t>(in)] = o;
       seen_c[static_cast<std::size_t>(ic)] = o;
       seen_p[static_cast<std::size_t>(ip)] = o;
-      c.across_samples = c.across_samples || (Ny == N && in != sample_o);
+      c.across_samples = c.across_samples || (out_batch == N && in != sample_o);
     }
     c.samples = std::max(c.samples, n);
     c.channels = std::max(c.channels, ch);

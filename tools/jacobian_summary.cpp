@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <limits>
 
 #include "core/shape.h"
 #include "tools/jacobian.h"
@@ -23,7 +24,7 @@ std::string eigen_line(const Spectrum& sp) {
   if (sp.eigenvalues.empty()) {
     return "eigenvalues: J is not square\n";
   }
-  double lo = INFINITY, hi = -INFINITY, imag = 0;
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo, imag = 0;
   for (const auto& e : sp.eigenvalues) {
     lo = std::min(lo, e.real());
     hi = std::max(hi, e.real());

@@ -124,17 +124,17 @@ namespace {
 // negative number into the unsigned seed.
 template <class I>
 I integer_value(const char* key, const nlohmann::json& v) {
-  constexpr auto lo = std::numeric_limits<I>::min();
-  constexpr auto hi = std::numeric_limits<I>::max();
-  if (v.is_number_unsigned() && v.get<std::uint64_t>() <= static_cast<std::uint64_t>(hi)) {
+  constexpr auto kLo = std::numeric_limits<I>::min();
+  constexpr auto kHi = std::numeric_limits<I>::max();
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() <= static_cast<std::uint64_t>(kHi)) {
     return static_cast<I>(v.get<std::uint64_t>());
   }
   if (v.is_number_integer() && !v.is_number_unsigned() && std::is_signed_v<I> &&
-      v.get<std::int64_t>() >= static_cast<std::int64_t>(lo) &&
-      v.get<std::int64_t>() <= static_cast<std::int64_t>(hi)) {
+      v.get<std::int64_t>() >= static_cast<std::int64_t>(kLo) &&
+      v.get<std::int64_t>() <= static_cast<std::int64_t>(kHi)) {
     return static_cast<I>(v.get<std::int64_t>());
   }
-  wrong_value(key, fmt::format("an integer in [{}, {}]", lo, hi), v);
+  wrong_value(key, fmt::format("an integer in [{}, {}]", kLo, kHi), v);
 }
 
 void read_value(const char* key, const nlohmann::json& v, std::string& out) {

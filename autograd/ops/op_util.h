@@ -1,4 +1,5 @@
-// autograd/ops/op_util.h: helpers the op files share (internal to autograd/ops).
+// autograd/ops/op_util.h: helpers for writing an elementwise op with a hand-written backward,
+// shared by the op files of autograd/ops and the activations of layers/.
 #pragma once
 
 #include <fmt/format.h>

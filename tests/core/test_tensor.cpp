@@ -76,6 +76,13 @@ TEST_CASE("printing shows values, dtype and shape", "[tensor]") {
   REQUIRE(a.to_string() == "tensor([[1, 2], [3, 4]], dtype=float32, shape=[2, 2])");
 }
 
+TEST_CASE("unravel_index inverts the row-major flat index", "[tensor]") {
+  CHECK(unravel_index(5, {2, 3}) == std::vector<std::int64_t>{1, 2});
+  CHECK(unravel_index(0, {2, 3, 4}) == std::vector<std::int64_t>{0, 0, 0});
+  CHECK(unravel_index(17, {2, 3, 4}) == std::vector<std::int64_t>{1, 1, 1});
+  CHECK(unravel_index(0, {}).empty());
+}
+
 TEST_CASE("at checks bounds", "[tensor]") {
   Tensor a = Tensor::zeros({2, 2}, DType::f64);
   REQUIRE_THROWS_AS(a.at<double>({2, 0}), ShapeError);
@@ -86,8 +93,8 @@ TEST_CASE("at checks bounds", "[tensor]") {
 
 TEST_CASE("a shape whose strides overflow int64 is a ShapeError, even when empty",
           "[tensor][fuzz]") {
-  constexpr std::int64_t k = std::int64_t{1} << 40;
-  CHECK_THROWS_AS(Tensor::empty({0, k, k}, DType::f32), ShapeError);
-  CHECK_THROWS_AS(Tensor::empty({k, k}, DType::u8), ShapeError);
-  CHECK(Tensor::empty({0, k}, DType::f32).numel() == 0);
+  constexpr std::int64_t kHuge = std::int64_t{1} << 40;
+  CHECK_THROWS_AS(Tensor::empty({0, kHuge, kHuge}, DType::f32), ShapeError);
+  CHECK_THROWS_AS(Tensor::empty({kHuge, kHuge}, DType::u8), ShapeError);
+  CHECK(Tensor::empty({0, kHuge}, DType::f32).numel() == 0);
 }

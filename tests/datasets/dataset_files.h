@@ -5,11 +5,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,10 +32,11 @@ inline void write_bytes(const std::filesystem::path& path, const Bytes& bytes) {
   }
 }
 
-inline Bytes gzip_bytes(const Bytes& raw) {
+// `raw` compressed as gzip(1) writes it, at zlib's `level` (1 fastest, 9 smallest).
+inline Bytes gzip_bytes(std::span<const std::uint8_t> raw, int level = 6) {
   z_stream zs{};
   // windowBits 15 + 16: a gzip header and trailer, as gzip(1) writes.
-  if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
     throw std::runtime_error("test: deflateInit2 failed");
   }
   Bytes out(deflateBound(&zs, static_cast<uLong>(raw.size())) + 64);

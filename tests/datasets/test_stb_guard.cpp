@@ -82,6 +82,27 @@ TEST_CASE("a JPEG scan with an undefined Huffman table is refused", "[image_io][
                     Contains("scan.jpg") && Contains("Huffman table DC 3"));
 }
 
+TEST_CASE("a JPEG scan that ends in the middle of a block decodes with zero bits",
+          "[image_io][fuzz]") {
+  // 16×8 gray, one DC table with a 15-bit code (category 0) and a 16-bit code (category 10), one
+  // AC table holding only EOB. The scan is 00 00 00 02 then EOI: the first block is DC 0 and EOB;
+  // the second block's DC code ends exactly at the marker, so its 10 extra bits are read past it.
+  // stb's bit counter goes to -10 there (the UBSan "shift exponent 34" of the fuzz target,
+  // docs/reliability.md, finding 13); the bits past a marker are zeros, so the difference is
+  // -1023 and the second block is black. The file must decode, to exactly that, every time.
+  const Bytes jpeg = read_file_bytes(
+      "test", std::string(NORMLAB_SOURCE_DIR) + "/tests/datasets/data/scan_ends_mid_block.jpg");
+  CHECK_FALSE(jpeg_huffman_problem(jpeg));
+  const Image img = decode_image(jpeg, "scan_ends_mid_block.jpg", 1);
+  REQUIRE((img.H == 8 && img.W == 16 && img.C == 1));
+  for (std::int64_t h = 0; h < img.H; ++h) {
+    for (std::int64_t w = 0; w < img.W; ++w) {
+      INFO("h " << h << ", w " << w);
+      CHECK(img.pixels[static_cast<std::size_t>(h * img.W + w)] == (w < 8 ? 128 : 0));
+    }
+  }
+}
+
 TEST_CASE("a PNG chunk longer than the file is refused before stb allocates it",
           "[image_io][errors][fuzz]") {
   TempDir dir("stb_guard");
@@ -100,7 +121,7 @@ TEST_CASE("a PNG chunk longer than the file is refused before stb allocates it",
 TEST_CASE("image headers that claim more pixels than the file can hold are refused",
           "[image_io][errors][fuzz]") {
   TempDir dir("stb_guard");
-  const std::vector<std::uint8_t> px(3 * 2 * 2, 9);
+  const std::vector<std::uint8_t> px(std::size_t{3} * 2 * 2, 9);
   REQUIRE(stbi_write_bmp((dir / "a.bmp").c_str(), 2, 2, 3, px.data()) != 0);
   Bytes bmp = read_file_bytes("test", dir / "a.bmp");
   CHECK(decode_image(bmp, "a.bmp", 3).W == 2);

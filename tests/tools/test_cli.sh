@@ -7,22 +7,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 
-# expect_error NAME PATTERN ARGS...: exit status 2, exactly one line on stderr matching PATTERN.
-expect_error() {
-  local name=$1 pattern=$2
-  shift 2
-  "$normlab" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-  local rc=$?
-  local lines
-  lines=$(wc -l <"$tmp/err")
-  if [ "$rc" -ne 2 ] || [ "$lines" -ne 1 ] || ! grep -q -- "$pattern" "$tmp/err"; then
-    echo "FAIL $name: exit $rc, $lines stderr lines, want 2 and 1 line matching '$pattern':"
-    cat "$tmp/err"
-    fail=1
-  else
-    echo "ok   $name: $(cat "$tmp/err")"
-  fi
-}
+# expect_error NAME PATTERN ARGS...: exit status 2 and one stderr line matching PATTERN.
+source "$(dirname "${BASH_SOURCE[0]}")/expect_error.sh"
 
 expect_error "unknown subcommand" "bogus" bogus
 expect_error "unknown flag" "--frobnicate" train --frobnicate

@@ -61,6 +61,17 @@ finish() {  # finish: waits for the background run and sets rc to its exit statu
   pid=
 }
 
+# resume_and_signal SIGNAL: resumes the run with slow steps, sends SIGNAL once two more steps are
+# logged, and waits for the process (rc is its exit status).
+resume_and_signal() {
+  start NORMLAB_TEST_STEP_DELAY_MS=100 -- --resume "$run" --no-progress
+  local before
+  before=$(steps_done)
+  wait_for '[ "$(steps_done)" -ge $((before + 2)) ]'
+  kill -"$1" "$pid"
+  finish
+}
+
 # The uninterrupted run.
 "$normlab" train "${common[@]}" --out "$run" >"$tmp/ref.log" 2>&1
 check "uninterrupted run" [ $? -eq 0 ]
@@ -83,11 +94,7 @@ check "a half-written checkpoint is left beside the intact one" \
   compgen -G "$run/last.safetensors.tmp.*" >/dev/null
 
 # 3. Resume; SIGINT mid-epoch: the step finishes, a checkpoint is written, status 130.
-start NORMLAB_TEST_STEP_DELAY_MS=100 -- --resume "$run" --no-progress
-before=$(steps_done)
-wait_for '[ "$(steps_done)" -ge $((before + 2)) ]'
-kill -INT "$pid"
-finish
+resume_and_signal INT
 check "SIGINT exits with status 130" [ "$rc" -eq 130 ]
 check "SIGINT says what happened, in one line" \
   [ "$(grep -c "interrupted (SIGINT).*--resume $run" "$tmp/err")" -eq 1 ]
@@ -100,11 +107,7 @@ check "the resume removed the half-written checkpoint" \
   bash -c "! compgen -G '$run/last.safetensors.tmp.*' >/dev/null"
 
 # 4. Resume; SIGTERM: status 143.
-start NORMLAB_TEST_STEP_DELAY_MS=100 -- --resume "$run" --no-progress
-before=$(steps_done)
-wait_for '[ "$(steps_done)" -ge $((before + 2)) ]'
-kill -TERM "$pid"
-finish
+resume_and_signal TERM
 check "SIGTERM exits with status 143" [ "$rc" -eq 143 ]
 check "SIGTERM says what happened" grep -q "terminated (SIGTERM)" "$tmp/err"
 

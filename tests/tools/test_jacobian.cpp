@@ -203,7 +203,7 @@ TEST_CASE("jacobian spectrum of a norm set is rstd times a projection", "[jacobi
   CHECK(sp.blocks == 3);
   REQUIRE(sp.singular_values.size() == 18);
   REQUIRE(sp.eigenvalues.size() == 18);
-  CHECK(sp.rank(1e-6) == 3 * (6 - 2));
+  CHECK(sp.rank(1e-6) == std::int64_t{3} * (6 - 2));
   const auto m = make_probe_layer(r, DType::f64);
   const auto sets = reduction_sets("layer_norm", r.options, *m, jac.x);
   std::vector<double> want;

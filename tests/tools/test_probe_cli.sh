@@ -53,22 +53,9 @@ else
   fail=1
 fi
 
-# expect_error NAME PATTERN ARGS...: exit status 2, exactly one line on stderr matching PATTERN.
-expect_error() {
-  local name=$1 pattern=$2
-  shift 2
-  "$normlab" probe "$@" >"$tmp/stdout" 2>"$tmp/err" </dev/null
-  local rc=$?
-  local lines
-  lines=$(wc -l <"$tmp/err")
-  if [ "$rc" -ne 2 ] || [ "$lines" -ne 1 ] || ! grep -q -- "$pattern" "$tmp/err"; then
-    echo "FAIL $name: exit $rc, $lines stderr lines, want 2 and 1 line matching '$pattern':"
-    cat "$tmp/err"
-    fail=1
-  else
-    echo "ok   $name: $(cat "$tmp/err")"
-  fi
-}
+# expect_error NAME PATTERN ARGS...: exit status 2 and one stderr line matching PATTERN.
+cli_prefix=(probe)
+source "$(dirname "${BASH_SOURCE[0]}")/expect_error.sh"
 
 x=(--input "$tmp/x.npy" --out "$tmp/o")
 expect_error "unknown layer lists the table" "valid: linear, conv2d" --layer batchnorm "${x[@]}"
