@@ -28,16 +28,7 @@ ranks=("$mpirun" -np 2 --oversubscribe)
 common=(--model tiny --data fashion-mnist --train-subset 768 --test-subset 100 --batch-size 32
   --threads 1 --no-progress --lr 0.02 --log-every 100)
 
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then
-    echo "ok   $name"
-  else
-    echo "FAIL $name"
-    fail=1
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../tools/check.sh"
 
 compare() {  # compare A B RTOL [flags]: the script's own line, then its verdict as the status
   /usr/bin/python3 "$here/compare_checkpoints.py" "$@"

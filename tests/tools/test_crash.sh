@@ -16,16 +16,7 @@ run=$tmp/run
 common=(--model tiny --norm batch --data fashion-mnist --train-subset 320 --test-subset 64
   --batch-size 32 --epochs 2 --checkpoint-every 3 --log-every 1 --threads 1 --no-progress)
 
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then
-    echo "ok   $name"
-  else
-    echo "FAIL $name"
-    fail=1
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
 # wait_for CONDITION: polls every 0.05 s; gives up after 120 s so that a hang fails, not blocks.
 wait_for() {

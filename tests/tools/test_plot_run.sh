@@ -9,11 +9,7 @@ plot=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fail=1; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 small=(--model tiny --width 0.25 --train-subset 128 --test-subset 32 --batch-size 16 --epochs 1
   --threads 1 --no-progress --stats-every 4)
 for n in none batch; do

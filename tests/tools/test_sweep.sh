@@ -16,16 +16,7 @@ grid=(--grid norm=batch,group --grid seed=0,1 --parallel 1 --threads 1)
 train=(-- --model tiny --width 0.25 --train-subset 256 --test-subset 64 --batch-size 16 --epochs 2
   --checkpoint-every 4 --stats-every 0 --log-every 1)
 
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then
-    echo "ok   $name"
-  else
-    echo "FAIL $name"
-    fail=1
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
 wait_for() {  # wait_for CONDITION: polls every 0.05 s, gives up after 120 s
   for _ in $(seq 2400); do
