@@ -7,8 +7,7 @@
 
 using namespace normlab;
 
-TEST_CASE("count_gemm_work: the tiny CNN's convolutions and classifier, by hand",
-          "[gemm_work]") {
+TEST_CASE("count_gemm_work: the tiny CNN's convolutions and classifier, by hand", "[gemm_work]") {
   // batch 2 of 1x28x28; the three blocks are 3x3 convolutions 1→32 at 28x28, 32→64 at 14x14 and
   // 64→128 at 7x7, then a linear layer 128→10. Forward: 2·numel(y)·K.
   const double conv1 = 2.0 * (2 * 32 * 28 * 28) * (1 * 9);
