@@ -18,17 +18,6 @@ common=(--model tiny --norm batch --data fashion-mnist --train-subset 320 --test
 
 source "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
-# wait_for CONDITION: polls every 0.05 s; gives up after 120 s so that a hang fails, not blocks.
-wait_for() {
-  for _ in $(seq 2400); do
-    if eval "$1"; then return 0; fi
-    sleep 0.05
-  done
-  echo "FAIL timed out waiting for: $1"
-  fail=1
-  return 1
-}
-
 steps_done() {  # rows of metrics_steps.csv (one per step with --log-every 1)
   [ -f "$run/metrics_steps.csv" ] && echo $(($(wc -l <"$run/metrics_steps.csv") - 1)) || echo 0
 }

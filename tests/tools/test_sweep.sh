@@ -18,16 +18,6 @@ train=(-- --model tiny --width 0.25 --train-subset 256 --test-subset 64 --batch-
 
 source "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
-wait_for() {  # wait_for CONDITION: polls every 0.05 s, gives up after 120 s
-  for _ in $(seq 2400); do
-    if eval "$1"; then return 0; fi
-    sleep 0.05
-  done
-  echo "FAIL timed out waiting for: $1"
-  fail=1
-  return 1
-}
-
 rows() {  # rows FILE: data rows of a CSV file (0 when missing)
   [ -f "$1" ] && echo $(($(wc -l <"$1") - 1)) || echo 0
 }
