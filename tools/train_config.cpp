@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -16,46 +17,103 @@ namespace normlab {
 
 namespace {
 
-// One list of (json key, member) pairs keeps to_json and from_json in step.
-template <class J, class C, class F>
-void for_each_field(J& j, C& c, F&& f) {
-  f(j, "model", c.model);
-  f(j, "norm", c.norm);
-  f(j, "num_groups", c.num_groups);
-  f(j, "group_size", c.group_size);
-  f(j, "norm_eps", c.norm_eps);
-  f(j, "norm_momentum", c.norm_momentum);
-  f(j, "width", c.width);
-  f(j, "zero_init_gamma", c.zero_init_gamma);
-  f(j, "data", c.data);
-  f(j, "image_size", c.image_size);
-  f(j, "train_subset", c.train_subset);
-  f(j, "test_subset", c.test_subset);
-  f(j, "augment", c.augment);
-  f(j, "batch_size", c.batch_size);
-  f(j, "epochs", c.epochs);
-  f(j, "optimizer", c.optimizer);
-  f(j, "lr", c.lr);
-  f(j, "lr_base_batch", c.lr_base_batch);
-  f(j, "momentum", c.momentum);
-  f(j, "nesterov", c.nesterov);
-  f(j, "weight_decay", c.weight_decay);
-  f(j, "decay_norm_and_bias", c.decay_norm_and_bias);
-  f(j, "schedule", c.schedule);
-  f(j, "milestones", c.milestones);
-  f(j, "gamma", c.gamma);
-  f(j, "warmup_epochs", c.warmup_epochs);
-  f(j, "seed", c.seed);
-  f(j, "threads", c.threads);
-  f(j, "out", c.out);
-  f(j, "eval_batch_size", c.eval_batch_size);
-  f(j, "log_every", c.log_every);
-  f(j, "stats_every", c.stats_every);
-  f(j, "checkpoint_every", c.checkpoint_every);
-  f(j, "progress", c.progress);
-  f(j, "stop_after_steps", c.stop_after_steps);
-  f(j, "landscape_every", c.landscape_every);
-  f(j, "landscape_etas", c.landscape_etas);
+// A member of TrainConfig as it appears outside the struct: its key in config.json, which with
+// '-' for '_' is also its flag (num_groups: --num-groups), and the flag's help group and text.
+struct Field {
+  const char* key;
+  const char* group;
+  const char* help;
+  bool no_flag = false;  // a bool whose flag comes with a --no-<flag> that sets it false
+};
+
+// Every member once, in the order of --help: one list keeps to_json, from_json and the flags in
+// step.
+template <class C, class F>
+void for_each_field(C& c, F&& f) {
+  constexpr const char* kModel = "Model";
+  constexpr const char* kData = "Data";
+  constexpr const char* kOptimization = "Optimization";
+  constexpr const char* kRun = "Run";
+  constexpr const char* kDiagnostics = "Diagnostics";
+  f({"model", kModel, "model: tiny | vgg | resnet20"}, c.model);
+  f({"norm", kModel,
+     "normalization: none | batch | group | layer | instance | batch_renorm | batch_channel | "
+     "ws_group | sync_batch (BatchNorm over the global batch of every rank; batch normalizes each "
+     "rank's own shard)"},
+    c.norm);
+  f({"num_groups", kModel,
+     "groups of group/batch_channel/ws_group (clamped to a divisor of each layer's channels)"},
+    c.num_groups);
+  f({"group_size", kModel,
+     "channels per group of group/batch_channel/ws_group in every layer, so G = C / group-size "
+     "varies with the layer (0: use --num-groups; exclusive with it)"},
+    c.group_size);
+  f({"norm_eps", kModel, "epsilon of every normalization layer"}, c.norm_eps);
+  f({"norm_momentum", kModel, "momentum of running statistics"}, c.norm_momentum);
+  f({"width", kModel, "channel multiplier (use 0.25 for vgg on a CPU)"}, c.width);
+  f({"zero_init_gamma", kModel,
+     "zero the last normalization gamma of each residual block (resnet20)"},
+    c.zero_init_gamma);
+  f({"data", kData,
+     "dataset: fashion-mnist [DIR] | mnist DIR | cifar10 DIR|ARCHIVE | cifar100 DIR|ARCHIVE | "
+     "folder DIR (write 'cifar10:DIR' or quote the space)"},
+    c.data);
+  f({"image_size", kData, "image size for folder datasets"}, c.image_size);
+  f({"train_subset", kData, "use only the first N training images (0: all)"}, c.train_subset);
+  f({"test_subset", kData, "use only the first N test images (0: all)"}, c.test_subset);
+  f({.key = "augment",
+     .group = kData,
+     .help = "random crop (zero padding of size/8) and horizontal flip while training",
+     .no_flag = true},
+    c.augment);
+  f({"batch_size", kOptimization,
+     "images per training step: the global batch (under mpirun -np K each rank takes batch-size/K "
+     "of it)"},
+    c.batch_size);
+  f({"epochs", kOptimization, "passes over the training set"}, c.epochs);
+  f({"optimizer", kOptimization, "sgd | adam | adamw"}, c.optimizer);
+  f({"lr", kOptimization, "learning rate (for --lr-base-batch images when that is set)"}, c.lr);
+  f({"lr_base_batch", kOptimization,
+     "linear scaling rule: the lr used is lr * batch-size / lr-base-batch (0: off)"},
+    c.lr_base_batch);
+  f({"momentum", kOptimization, "SGD momentum"}, c.momentum);
+  f({"nesterov", kOptimization, "Nesterov momentum"}, c.nesterov);
+  f({"weight_decay", kOptimization, "weight decay"}, c.weight_decay);
+  f({"decay_norm_and_bias", kOptimization,
+     "also apply weight decay to biases and normalization gamma/beta"},
+    c.decay_norm_and_bias);
+  f({"schedule", kOptimization, "lr schedule: constant | multistep | cosine"}, c.schedule);
+  f({"milestones", kOptimization, "epochs at which multistep multiplies lr by gamma"},
+    c.milestones);
+  f({"gamma", kOptimization, "multistep factor"}, c.gamma);
+  f({"warmup_epochs", kOptimization, "linear warm-up from lr/10 over these epochs"},
+    c.warmup_epochs);
+  f({"seed", kRun, "seed of the init, the shuffling and the augmentation"}, c.seed);
+  f({"threads", kRun, "threads for GEMM and kernels (0: every core)"}, c.threads);
+  f({"out", kRun, "run directory (default: runs/<model>-<norm>-b<batch>-s<seed>)"}, c.out);
+  f({"eval_batch_size", kRun, "images per evaluation batch"}, c.eval_batch_size);
+  f({"log_every", kRun, "steps between progress lines when not on a terminal"}, c.log_every);
+  f({"stats_every", kRun,
+     "steps between records of normalization statistics and gradient norms (0: off)"},
+    c.stats_every);
+  f({"checkpoint_every", kRun, "steps between mid-epoch checkpoints (0: at epoch ends only)"},
+    c.checkpoint_every);
+  f({.key = "progress",
+     .group = kRun,
+     .help = "progress bar when stdout is a terminal",
+     .no_flag = true},
+    c.progress);
+  f({"stop_after_steps", kRun,
+     "stop after this many steps without a final checkpoint, as if killed (0: off)"},
+    c.stop_after_steps);
+  f({"landscape_every", kDiagnostics,
+     "steps between loss-landscape measurements along the gradient, written to landscape.csv "
+     "(Santurkar et al. 2018; 0: off)"},
+    c.landscape_every);
+  f({"landscape_etas", kDiagnostics,
+     "step sizes of the landscape measurements, comma-separated (default: lr * 0.25,0.5,1,2,4 with "
+     "the lr after --lr-base-batch scaling)"},
+    c.landscape_etas);
 }
 
 void require(bool ok, std::string_view flag, const std::string& what) {
@@ -108,7 +166,7 @@ void TrainConfig::validate() const {
 
 nlohmann::json to_json(const TrainConfig& c) {
   nlohmann::json j;
-  for_each_field(j, c, [](nlohmann::json& out, const char* key, const auto& v) { out[key] = v; });
+  for_each_field(c, [&j](const Field& field, const auto& v) { j[field.key] = v; });
   return j;
 }
 
@@ -189,9 +247,9 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   if (!j.is_object()) {
     throw ValueError("train config: expected a JSON object");
   }
-  for_each_field(j, c, [](const nlohmann::json& in, const char* key, auto& v) {
-    if (const auto it = in.find(key); it != in.end()) {
-      read_value(key, *it, v);
+  for_each_field(c, [&j](const Field& field, auto& v) {
+    if (const auto it = j.find(field.key); it != j.end()) {
+      read_value(field.key, *it, v);
     }
   });
   return c;
@@ -211,97 +269,37 @@ TrainConfig parse_train_config(std::string_view text, std::string_view source) {
   }
 }
 
+namespace {
+
+template <class V>
+constexpr bool kIsVector = false;
+template <class E>
+constexpr bool kIsVector<std::vector<E>> = true;
+
+// The flag of `field`: --<key> with '-' for '_', plus --no-<key> where the field asks for it; a
+// list is comma-separated.
+template <class V>
+void add_field_flag(CLI::App& cmd, const Field& field, V& v) {
+  std::string name = field.key;
+  std::replace(name.begin(), name.end(), '_', '-');
+  CLI::Option* flag = nullptr;
+  if constexpr (std::is_same_v<V, bool>) {
+    flag = cmd.add_flag(field.no_flag ? fmt::format("--{0},!--no-{0}", name) : "--" + name, v,
+                        field.help);
+  } else {
+    flag = cmd.add_option("--" + name, v, field.help);
+  }
+  if constexpr (kIsVector<V>) {
+    flag->delimiter(',');
+  }
+  flag->group(field.group);
+}
+
+}  // namespace
+
 void add_train_flags(CLI::App& cmd, TrainConfig& c) {
   cmd.option_defaults()->always_capture_default();
-  cmd.add_option("--model", c.model, "model: tiny | vgg | resnet20")->group("Model");
-  cmd.add_option("--norm", c.norm,
-                 "normalization: none | batch | group | layer | instance | batch_renorm | "
-                 "batch_channel | ws_group | sync_batch (BatchNorm over the global batch of every "
-                 "rank; batch normalizes each rank's own shard)")
-      ->group("Model");
-  cmd.add_option("--num-groups", c.num_groups,
-                 "groups of group/batch_channel/ws_group (clamped to a divisor of each layer's "
-                 "channels)")
-      ->group("Model");
-  cmd.add_option("--group-size", c.group_size,
-                 "channels per group of group/batch_channel/ws_group in every layer, so G = C / "
-                 "group-size varies with the layer (0: use --num-groups; exclusive with it)")
-      ->group("Model");
-  cmd.add_option("--norm-eps", c.norm_eps, "epsilon of every normalization layer")->group("Model");
-  cmd.add_option("--norm-momentum", c.norm_momentum, "momentum of running statistics")
-      ->group("Model");
-  cmd.add_option("--width", c.width, "channel multiplier (use 0.25 for vgg on a CPU)")
-      ->group("Model");
-  cmd.add_flag("--zero-init-gamma", c.zero_init_gamma,
-               "zero the last normalization gamma of each residual block (resnet20)")
-      ->group("Model");
-  cmd.add_option("--data", c.data,
-                 "dataset: fashion-mnist [DIR] | mnist DIR | cifar10 DIR|ARCHIVE | cifar100 "
-                 "DIR|ARCHIVE | folder DIR (write 'cifar10:DIR' or quote the space)")
-      ->group("Data");
-  cmd.add_option("--image-size", c.image_size, "image size for folder datasets")->group("Data");
-  cmd.add_option("--train-subset", c.train_subset, "use only the first N training images (0: all)")
-      ->group("Data");
-  cmd.add_option("--test-subset", c.test_subset, "use only the first N test images (0: all)")
-      ->group("Data");
-  cmd.add_flag("--augment,!--no-augment", c.augment,
-               "random crop (zero padding of size/8) and horizontal flip while training")
-      ->group("Data");
-  cmd.add_option("--batch-size", c.batch_size,
-                 "images per training step: the global batch (under mpirun -np K each rank "
-                 "takes batch-size/K of it)")
-      ->group("Optimization");
-  cmd.add_option("--epochs", c.epochs, "passes over the training set")->group("Optimization");
-  cmd.add_option("--optimizer", c.optimizer, "sgd | adam | adamw")->group("Optimization");
-  cmd.add_option("--lr", c.lr, "learning rate (for --lr-base-batch images when that is set)")
-      ->group("Optimization");
-  cmd.add_option("--lr-base-batch", c.lr_base_batch,
-                 "linear scaling rule: the lr used is lr * batch-size / lr-base-batch (0: off)")
-      ->group("Optimization");
-  cmd.add_option("--momentum", c.momentum, "SGD momentum")->group("Optimization");
-  cmd.add_flag("--nesterov", c.nesterov, "Nesterov momentum")->group("Optimization");
-  cmd.add_option("--weight-decay", c.weight_decay, "weight decay")->group("Optimization");
-  cmd.add_flag("--decay-norm-and-bias", c.decay_norm_and_bias,
-               "also apply weight decay to biases and normalization gamma/beta")
-      ->group("Optimization");
-  cmd.add_option("--schedule", c.schedule, "lr schedule: constant | multistep | cosine")
-      ->group("Optimization");
-  cmd.add_option("--milestones", c.milestones, "epochs at which multistep multiplies lr by gamma")
-      ->delimiter(',')
-      ->group("Optimization");
-  cmd.add_option("--gamma", c.gamma, "multistep factor")->group("Optimization");
-  cmd.add_option("--warmup-epochs", c.warmup_epochs, "linear warm-up from lr/10 over these epochs")
-      ->group("Optimization");
-  cmd.add_option("--seed", c.seed, "seed of the init, the shuffling and the augmentation")
-      ->group("Run");
-  cmd.add_option("--threads", c.threads, "threads for GEMM and kernels (0: every core)")
-      ->group("Run");
-  cmd.add_option("--out", c.out, "run directory (default: runs/<model>-<norm>-b<batch>-s<seed>)")
-      ->group("Run");
-  cmd.add_option("--eval-batch-size", c.eval_batch_size, "images per evaluation batch")
-      ->group("Run");
-  cmd.add_option("--log-every", c.log_every, "steps between progress lines when not on a terminal")
-      ->group("Run");
-  cmd.add_option("--stats-every", c.stats_every,
-                 "steps between records of normalization statistics and gradient norms (0: off)")
-      ->group("Run");
-  cmd.add_option("--checkpoint-every", c.checkpoint_every,
-                 "steps between mid-epoch checkpoints (0: at epoch ends only)")
-      ->group("Run");
-  cmd.add_flag("--progress,!--no-progress", c.progress, "progress bar when stdout is a terminal")
-      ->group("Run");
-  cmd.add_option("--stop-after-steps", c.stop_after_steps,
-                 "stop after this many steps without a final checkpoint, as if killed (0: off)")
-      ->group("Run");
-  cmd.add_option("--landscape-every", c.landscape_every,
-                 "steps between loss-landscape measurements along the gradient, written to "
-                 "landscape.csv (Santurkar et al. 2018; 0: off)")
-      ->group("Diagnostics");
-  cmd.add_option("--landscape-etas", c.landscape_etas,
-                 "step sizes of the landscape measurements, comma-separated (default: lr * "
-                 "0.25,0.5,1,2,4 with the lr after --lr-base-batch scaling)")
-      ->delimiter(',')
-      ->group("Diagnostics");
+  for_each_field(c, [&cmd](const Field& field, auto& v) { add_field_flag(cmd, field, v); });
 }
 
 void check_flag_conflicts(const CLI::App& cmd, const TrainConfig& c) {
