@@ -61,14 +61,13 @@ decltype(auto) visit_float(DType dtype, std::string_view op, F&& f) {
   throw_not_floating(op, dtype);
 }
 
-// Calls f.template operator()<T>() for every dtype.
+// Calls f.template operator()<T>() for every dtype (the floating ones through visit_float).
 template <class F>
 decltype(auto) visit_dtype(DType dtype, F&& f) {
   switch (dtype) {
     case DType::f32:
-      return std::forward<F>(f).template operator()<float>();
     case DType::f64:
-      return std::forward<F>(f).template operator()<double>();
+      return visit_float(dtype, "visit_dtype", std::forward<F>(f));
     case DType::u8:
       return std::forward<F>(f).template operator()<std::uint8_t>();
     case DType::i32:
