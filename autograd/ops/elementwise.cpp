@@ -11,6 +11,7 @@
 #include "autograd/ops.h"
 #include "autograd/ops/broadcast.h"
 #include "autograd/ops/op_util.h"
+#include "autograd/ops/unary.h"
 #include "core/error.h"
 #include "core/threads.h"
 
@@ -36,14 +37,7 @@ void sub_forward(const T* a, const T* b, T* y, std::int64_t n) {
     y[i] = a[i] - b[i];
   }
 }
-// backward: da = dy, db_i = −dy_i
-template <class T>
-void sub_backward(const T* dy, T* db, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    db[i] = -dy[i];
-  }
-}
+// backward: da = dy, db = −dy          (neg's backward; then the broadcast reduction)
 
 // forward:  y_i = a_i · b_i
 template <class T>
@@ -242,16 +236,8 @@ BinaryGrads add_backward(const Tensor& dy, const Shape& a_shape, const Shape& b_
 BinaryGrads sub_backward(const Tensor& dy, const Shape& a_shape, const Shape& b_shape, bool need_da,
                          bool need_db) {
   check_binary_grad("sub_backward", dy, a_shape, b_shape);
-  Tensor db;
-  if (need_db) {
-    const Tensor dyd = dy.contiguous();
-    Tensor neg_dy = Tensor::empty(dy.shape(), dy.dtype());
-    visit_float(dy.dtype(), "sub_backward", [&]<class T>() {
-      sub_backward(dyd.data<T>().data(), neg_dy.data<T>().data(), dyd.numel());
-    });
-    db = sum_to_shape(neg_dy, b_shape);
-  }
-  return {need_da ? sum_to_shape(dy, a_shape) : Tensor(), std::move(db)};
+  return {need_da ? sum_to_shape(dy, a_shape) : Tensor(),
+          need_db ? sum_to_shape(neg_backward(dy), b_shape) : Tensor()};
 }
 
 BinaryGrads mul_backward(const Tensor& dy, const Tensor& a, const Tensor& b, bool need_da,
