@@ -53,40 +53,67 @@ void check_window(std::string_view op, const Window2d& win) {
   }
 }
 
-// col[(c·kH + i)·kW + j][oh·oW + ow] = x[c][oh·s_h − p_h + i·d_h][ow·s_w − p_w + j·d_w], 0 outside.
-template <class T>
-void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win, T* col,
-            std::int64_t ld) {
+namespace {
+
+// Row (c·kH + i)·kW + j of the column matrix: tap (i, j) of the kernel on channel c. Its output
+// position (oh, ow) reads the input at (oh·s_h + off_h, ow·s_w + off_w), which lies inside the
+// image only for oh in rh and ow in rw.
+struct ColRow {
+  std::int64_t c, index;
+  std::int64_t off_h, off_w;  // i·d_h − p_h, j·d_w − p_w
+  ValidRange rh, rw;
+};
+
+// Calls f(row) for every row of the column matrix of a (C, H, W) image, in order: the loop nest
+// that im2col and its adjoint col2im share. The valid ranges are computed once per row.
+template <class F>
+void for_each_col_row(std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win, F&& f) {
   const std::int64_t oH = win.out_h(H), oW = win.out_w(W);
   for (std::int64_t c = 0; c < C; ++c) {
-    const T* xc = x + c * H * W;
     for (std::int64_t i = 0; i < win.kernel_h; ++i) {
       const std::int64_t off_h = i * win.dilation_h - win.pad_h;
       const ValidRange rh = valid_range(H, oH, win.stride_h, off_h);
       for (std::int64_t j = 0; j < win.kernel_w; ++j) {
         const std::int64_t off_w = j * win.dilation_w - win.pad_w;
-        const ValidRange rw = valid_range(W, oW, win.stride_w, off_w);
-        T* row = col + ((c * win.kernel_h + i) * win.kernel_w + j) * ld;
-        for (std::int64_t oh = 0; oh < oH; ++oh) {
-          T* out = row + oh * oW;
-          if (oh < rh.lo || oh >= rh.hi) {
-            std::fill(out, out + oW, T{0});
-            continue;
-          }
-          const T* xrow = xc + (oh * win.stride_h + off_h) * W;
-          std::fill(out, out + rw.lo, T{0});
-          if (win.stride_w == 1) {  // a contiguous run of the input row
-            std::copy(xrow + rw.lo + off_w, xrow + rw.hi + off_w, out + rw.lo);
-          } else {
-            for (std::int64_t ow = rw.lo; ow < rw.hi; ++ow) {
-              out[ow] = xrow[ow * win.stride_w + off_w];
-            }
-          }
-          std::fill(out + rw.hi, out + oW, T{0});
-        }
+        f(ColRow{.c = c,
+                 .index = (c * win.kernel_h + i) * win.kernel_w + j,
+                 .off_h = off_h,
+                 .off_w = off_w,
+                 .rh = rh,
+                 .rw = valid_range(W, oW, win.stride_w, off_w)});
       }
     }
   }
+}
+
+}  // namespace
+
+// col[(c·kH + i)·kW + j][oh·oW + ow] = x[c][oh·s_h − p_h + i·d_h][ow·s_w − p_w + j·d_w], 0 outside.
+template <class T>
+void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win, T* col,
+            std::int64_t ld) {
+  const std::int64_t oH = win.out_h(H), oW = win.out_w(W);
+  for_each_col_row(C, H, W, win, [&](const ColRow& r) {
+    const T* xc = x + r.c * H * W;
+    T* row = col + r.index * ld;
+    for (std::int64_t oh = 0; oh < oH; ++oh) {
+      T* out = row + oh * oW;
+      if (oh < r.rh.lo || oh >= r.rh.hi) {
+        std::fill(out, out + oW, T{0});
+        continue;
+      }
+      const T* xrow = xc + (oh * win.stride_h + r.off_h) * W;
+      std::fill(out, out + r.rw.lo, T{0});
+      if (win.stride_w == 1) {  // a contiguous run of the input row
+        std::copy(xrow + r.rw.lo + r.off_w, xrow + r.rw.hi + r.off_w, out + r.rw.lo);
+      } else {
+        for (std::int64_t ow = r.rw.lo; ow < r.rw.hi; ++ow) {
+          out[ow] = xrow[ow * win.stride_w + r.off_w];
+        }
+      }
+      std::fill(out + r.rw.hi, out + oW, T{0});
+    }
+  });
 }
 
 // dx[c][h][w] = Σ over (i, j, oh, ow) with oh·s_h − p_h + i·d_h = h and ow·s_w − p_w + j·d_w = w
@@ -94,27 +121,19 @@ void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Wi
 template <class T>
 void col2im(const T* col, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win,
             T* dx, std::int64_t ld) {
-  const std::int64_t oH = win.out_h(H), oW = win.out_w(W);
+  const std::int64_t oW = win.out_w(W);
   std::fill(dx, dx + C * H * W, T{0});
-  for (std::int64_t c = 0; c < C; ++c) {
-    T* dxc = dx + c * H * W;
-    for (std::int64_t i = 0; i < win.kernel_h; ++i) {
-      const std::int64_t off_h = i * win.dilation_h - win.pad_h;
-      const ValidRange rh = valid_range(H, oH, win.stride_h, off_h);
-      for (std::int64_t j = 0; j < win.kernel_w; ++j) {
-        const std::int64_t off_w = j * win.dilation_w - win.pad_w;
-        const ValidRange rw = valid_range(W, oW, win.stride_w, off_w);
-        const T* row = col + ((c * win.kernel_h + i) * win.kernel_w + j) * ld;
-        for (std::int64_t oh = rh.lo; oh < rh.hi; ++oh) {
-          const T* in = row + oh * oW;
-          T* dxrow = dxc + (oh * win.stride_h + off_h) * W;
-          for (std::int64_t ow = rw.lo; ow < rw.hi; ++ow) {
-            dxrow[ow * win.stride_w + off_w] += in[ow];
-          }
-        }
+  for_each_col_row(C, H, W, win, [&](const ColRow& r) {
+    T* dxc = dx + r.c * H * W;
+    const T* row = col + r.index * ld;
+    for (std::int64_t oh = r.rh.lo; oh < r.rh.hi; ++oh) {
+      const T* in = row + oh * oW;
+      T* dxrow = dxc + (oh * win.stride_h + r.off_h) * W;
+      for (std::int64_t ow = r.rw.lo; ow < r.rw.hi; ++ow) {
+        dxrow[ow * win.stride_w + r.off_w] += in[ow];
       }
     }
-  }
+  });
 }
 
 template <class T>
