@@ -77,6 +77,13 @@ void train_step(Module& model, Optimizer& opt, std::uint64_t seed) {
   opt.step();
 }
 
+// A checkpoint at path of model and opt one training step in (seed 100), holding `state`.
+void save_after_a_step(const std::string& path, Module& model, Optimizer& opt,
+                       const TrainingState& state) {
+  train_step(model, opt, 100);
+  save_checkpoint(path, model, opt, state);
+}
+
 std::map<std::string, Tensor> deep_copy(const std::map<std::string, Tensor>& m) {
   std::map<std::string, Tensor> out;
   for (const auto& [name, t] : m) {
@@ -162,8 +169,7 @@ TEST_CASE("checkpoint weights are a plain safetensors file with PyTorch names", 
   TempDir dir("names");
   TinyNet model(4, 1);
   SGD opt(groups(model), {.lr = 0.1, .momentum = 0.9});
-  train_step(model, opt, 100);
-  save_checkpoint(dir.file("run.ckpt"), model, opt, {});
+  save_after_a_step(dir.file("run.ckpt"), model, opt, {});
   const Safetensors f = read_safetensors(dir.file("run.ckpt"));
   for (const char* name : {"weight", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var",
                            "bn.num_batches_tracked", "optim.weight.momentum_buffer",
@@ -179,8 +185,7 @@ TEST_CASE("a checkpoint truncated at any byte fails and changes nothing", "[chec
   TempDir dir("truncate");
   TinyNet model(4, 1);
   AdamW opt(groups(model), adam_options());
-  train_step(model, opt, 100);
-  save_checkpoint(dir.file("good.ckpt"), model, opt, sample_state());
+  save_after_a_step(dir.file("good.ckpt"), model, opt, sample_state());
   const std::string bytes = read_file(dir.file("good.ckpt"));
 
   TinyNet target(4, 2);
@@ -226,8 +231,7 @@ TEST_CASE("checkpoint mismatches name the first mismatching tensor", "[checkpoin
   TempDir dir("mismatch");
   TinyNet model(4, 1);
   Adam opt(groups(model), adam_options());
-  train_step(model, opt, 100);
-  save_checkpoint(dir.file("run.ckpt"), model, opt, sample_state());
+  save_after_a_step(dir.file("run.ckpt"), model, opt, sample_state());
   using Catch::Matchers::Contains;
 
   SECTION("a model of another width") {
