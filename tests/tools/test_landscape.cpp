@@ -16,6 +16,7 @@
 #include "layers/linear.h"
 #include "layers/sequential.h"
 #include "tests/temp_dir.h"
+#include "tests/tools/train_test_helpers.h"
 #include "tools/landscape.h"
 #include "tools/trainer.h"
 
@@ -26,43 +27,25 @@ namespace fs = std::filesystem;
 namespace {
 
 // Three classes of 8×8 gray images told apart by which third of the rows is bright, plus noise.
-Dataset striped_split(std::string name, std::int64_t n, std::uint64_t seed) {
-  Dataset d = make_dataset(std::move(name), n, 1, 8, 8, {"top", "middle", "bottom"});
-  Rng rng(seed);
-  auto* px = d.images.data<std::uint8_t>().data();
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t label = i % 3;
-    d.labels.set({i}, static_cast<double>(label));
-    for (std::int64_t p = 0; p < 64; ++p) {
-      const bool bright = (p / 8) * 3 / 8 == label;
-      px[i * 64 + p] = static_cast<std::uint8_t>((bright ? 140 : 50) + rng.randint(80));
-    }
-  }
-  return d;
-}
-
 DatasetSplits striped_data() {
-  DatasetSplits s;
-  s.train = striped_split("striped train", 96, 3);
-  s.test = striped_split("striped test", 30, 4);
-  s.class_names = {"top", "middle", "bottom"};
-  return s;
+  return test::gray_data(
+      {.name = "striped",
+       .n_train = 96,
+       .n_test = 30,
+       .seed = 3,
+       .classes = {"top", "middle", "bottom"},
+       .bright = 140,
+       .dark = 50,
+       .noise = 80},
+      [](std::int64_t label, std::int64_t y, std::int64_t /*x*/) { return y * 3 / 8 == label; });
 }
 
 // 2 epochs of 12 steps on the tiny CNN with BatchNorm, whose running statistics a measurement
 // forward in training mode would move.
 TrainConfig bn_config(const fs::path& out) {
-  TrainConfig c;
-  c.model = "tiny";
-  c.norm = "batch";
-  c.width = 0.25;
+  TrainConfig c = test::quick_config(out);
   c.batch_size = 8;
-  c.epochs = 2;
-  c.lr = 0.05;
-  c.threads = 1;
   c.stats_every = 4;
-  c.progress = false;
-  c.out = out.string();
   return c;
 }
 

@@ -6,10 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/rng.h"
 #include "core/safetensors.h"
 #include "core/tensor_math.h"
 #include "tests/temp_dir.h"
+#include "tests/tools/train_test_helpers.h"
 #include "tools/train_config.h"
 #include "tools/trainer.h"
 
@@ -20,44 +20,25 @@ namespace fs = std::filesystem;
 namespace {
 
 // Two classes of 8×8 gray images: a bright left half or a bright right half, plus noise.
-Dataset synthetic_split(std::string name, std::int64_t n, std::uint64_t seed) {
-  Dataset d = make_dataset(std::move(name), n, 1, 8, 8, {"left", "right"});
-  Rng rng(seed);
-  auto* px = d.images.data<std::uint8_t>().data();
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t label = i % 2;
-    d.labels.set({i}, static_cast<double>(label));
-    for (std::int64_t y = 0; y < 8; ++y) {
-      for (std::int64_t x = 0; x < 8; ++x) {
-        const bool bright = (x < 4) == (label == 0);
-        px[i * 64 + y * 8 + x] = static_cast<std::uint8_t>((bright ? 150 : 60) + rng.randint(60));
-      }
-    }
-  }
-  return d;
-}
-
 DatasetSplits synthetic_data() {
-  DatasetSplits s;
-  s.train = synthetic_split("synthetic train", 96, 1);
-  s.test = synthetic_split("synthetic test", 32, 2);
-  s.class_names = {"left", "right"};
-  return s;
+  return test::gray_data({.name = "synthetic",
+                          .n_train = 96,
+                          .n_test = 32,
+                          .seed = 1,
+                          .classes = {"left", "right"},
+                          .bright = 150,
+                          .dark = 60,
+                          .noise = 60},
+                         [](std::int64_t label, std::int64_t /*y*/, std::int64_t x) {
+                           return (x < 4) == (label == 0);
+                         });
 }
 
 TrainConfig small_config(const fs::path& out) {
-  TrainConfig c;
-  c.model = "tiny";
-  c.norm = "batch";
-  c.width = 0.25;
+  TrainConfig c = test::quick_config(out);
   c.batch_size = 16;
-  c.epochs = 2;
-  c.lr = 0.05;
-  c.threads = 1;
   c.stats_every = 3;
   c.log_every = 2;
-  c.progress = false;
-  c.out = out.string();
   return c;
 }
 
