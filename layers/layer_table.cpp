@@ -50,6 +50,17 @@ constexpr std::array<std::string_view, kNumLayerKinds> kLayerNames = [] {
 static_assert(detail::distinct_snake_case(kLayerNames),
               "every LayerKind needs its own snake_case name");
 
+// The options conv2d and ws_conv2d share, PyTorch's nn.Conv2d keywords after the channels and
+// the kernel size.
+Conv2dOptions read_conv2d_options(OptionReader& r, DType dtype) {
+  return {.stride = r.get_size2d("stride", 1),
+          .padding = r.get_size2d("padding", 0),
+          .dilation = r.get_size2d("dilation", 1),
+          .groups = r.get_int("groups", 1),
+          .bias = r.get_bool("bias", true),
+          .dtype = dtype};
+}
+
 std::unique_ptr<Module> build(LayerKind kind, OptionReader& r, DType dtype, Rng& rng) {
   switch (kind) {
     case LayerKind::linear: {
@@ -63,12 +74,7 @@ std::unique_ptr<Module> build(LayerKind kind, OptionReader& r, DType dtype, Rng&
       const std::int64_t in = r.required_int("in_channels");
       const std::int64_t out = r.required_int("out_channels");
       const Size2d kernel = r.required_size2d("kernel_size");
-      const Conv2dOptions o{.stride = r.get_size2d("stride", 1),
-                            .padding = r.get_size2d("padding", 0),
-                            .dilation = r.get_size2d("dilation", 1),
-                            .groups = r.get_int("groups", 1),
-                            .bias = r.get_bool("bias", true),
-                            .dtype = dtype};
+      const Conv2dOptions o = read_conv2d_options(r, dtype);
       r.finish();
       return std::make_unique<Conv2d>(in, out, kernel, rng, o);
     }
@@ -193,13 +199,8 @@ std::unique_ptr<Module> build(LayerKind kind, OptionReader& r, DType dtype, Rng&
       const std::int64_t in = r.required_int("in_channels");
       const std::int64_t out = r.required_int("out_channels");
       const Size2d kernel = r.required_size2d("kernel_size");
-      const WSConv2dOptions o{.stride = r.get_size2d("stride", 1),
-                              .padding = r.get_size2d("padding", 0),
-                              .dilation = r.get_size2d("dilation", 1),
-                              .groups = r.get_int("groups", 1),
-                              .bias = r.get_bool("bias", true),
-                              .eps = r.get_double("eps", 1e-5),
-                              .dtype = dtype};
+      const Conv2dOptions conv = read_conv2d_options(r, dtype);
+      const WSConv2dOptions o{.conv = conv, .eps = r.get_double("eps", 1e-5)};
       r.finish();
       return std::make_unique<WSConv2d>(in, out, kernel, rng, o);
     }

@@ -69,21 +69,18 @@ void zero_last_gamma(Module& norm) {
 std::unique_ptr<Module> make_model_conv(std::int64_t in, std::int64_t out, std::int64_t kernel,
                                         std::int64_t stride, std::int64_t padding,
                                         const ModelOptions& options, Rng& rng) {
-  const bool bias = options.norm == NormKind::none;
-  const DType dtype = options.norm_options.dtype;
+  const Conv2dOptions conv_options{.stride = stride,
+                                   .padding = padding,
+                                   .bias = options.norm == NormKind::none,
+                                   .dtype = options.norm_options.dtype};
   if (uses_weight_standardization(options.norm)) {
-    auto conv = std::make_unique<WSConv2d>(in, out, kernel, rng,
-                                           WSConv2dOptions{.stride = stride,
-                                                           .padding = padding,
-                                                           .bias = bias,
-                                                           .eps = options.norm_options.eps,
-                                                           .dtype = dtype});
+    auto conv = std::make_unique<WSConv2d>(
+        in, out, kernel, rng,
+        WSConv2dOptions{.conv = conv_options, .eps = options.norm_options.eps});
     init_conv(conv->weight(), conv->bias(), rng);
     return conv;
   }
-  auto conv = std::make_unique<Conv2d>(
-      in, out, kernel, rng,
-      Conv2dOptions{.stride = stride, .padding = padding, .bias = bias, .dtype = dtype});
+  auto conv = std::make_unique<Conv2d>(in, out, kernel, rng, conv_options);
   init_conv(conv->weight(), conv->bias(), rng);
   return conv;
 }

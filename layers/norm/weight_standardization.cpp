@@ -89,14 +89,7 @@ Variable weight_standardize(const Variable& w, double eps) {
 
 WSConv2d::WSConv2d(std::int64_t in_channels, std::int64_t out_channels, Size2d kernel_size,
                    Rng& rng, const WSConv2dOptions& options)
-    : conv_(in_channels, out_channels, kernel_size, rng,
-            Conv2dOptions{.stride = options.stride,
-                          .padding = options.padding,
-                          .dilation = options.dilation,
-                          .groups = options.groups,
-                          .bias = options.bias,
-                          .dtype = options.dtype}),
-      eps_(options.eps) {
+    : conv_(in_channels, out_channels, kernel_size, rng, options.conv), eps_(options.eps) {
   check_eps("ws_conv2d", options.eps);
   register_parameter("weight", &conv_.weight());
   register_parameter("bias", &conv_.bias());

@@ -22,14 +22,10 @@ namespace normlab {
 // Ŵ from W (O, ...), eq. WS1–WS3; the node's backward is eq. WS4.
 Variable weight_standardize(const Variable& w, double eps);
 
+// The convolution's own options, and ε of the standardization.
 struct WSConv2dOptions {
-  Size2d stride = 1;
-  Size2d padding = 0;
-  Size2d dilation = 1;
-  std::int64_t groups = 1;
-  bool bias = true;
+  Conv2dOptions conv;
   double eps = 1e-5;
-  DType dtype = DType::f32;
 };
 
 // y = conv2d(x, Ŵ, b): a Conv2d (PyTorch's default init) whose weight is standardized at every

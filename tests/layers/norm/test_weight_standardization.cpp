@@ -37,7 +37,8 @@ TEST_CASE("weight_standardization ws_conv2d backward matches central differences
   }));
   CAPTURE(groups, bias, N);
   Rng rng{82};
-  WSConv2d conv(4, 4, 3, rng, {.padding = 1, .groups = groups, .bias = bias, .dtype = DType::f64});
+  WSConv2d conv(4, 4, 3, rng,
+                {.conv = {.padding = 1, .groups = groups, .bias = bias, .dtype = DType::f64}});
   std::vector<Variable> inputs{randn_leaf({N, 4, 3, 3}, rng), conv.weight()};
   if (bias) {
     inputs.push_back(conv.bias());
@@ -67,7 +68,7 @@ TEST_CASE("weight_standardization ws_conv2d matches PyTorch", "[weight_standardi
   const std::string tag = dtype == DType::f64 ? "f64" : "f32";
   const double tol = dtype == DType::f64 ? 1e-10 : 2e-5;
   Rng rng{84};
-  WSConv2d conv(2, 3, 3, rng, {.padding = 1, .dtype = dtype});
+  WSConv2d conv(2, 3, 3, rng, {.conv = {.padding = 1, .dtype = dtype}});
   conv.weight().data().copy_(read_npy(dir + "weight.npy"));
   conv.bias().data().copy_(read_npy(dir + "bias.npy"));
   const Variable x(read_npy(dir + "x.npy").to(dtype), true);
