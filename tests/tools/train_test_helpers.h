@@ -32,9 +32,9 @@ Dataset gray_split(const GrayDataSpec& spec, std::string name, std::int64_t n, s
   Dataset d = make_dataset(std::move(name), n, 1, 8, 8, spec.classes);
   Rng rng(seed);
   auto* px = d.images.data<std::uint8_t>().data();
-  const auto K = static_cast<std::int64_t>(spec.classes.size());
+  const auto num_classes = static_cast<std::int64_t>(spec.classes.size());
   for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t label = i % K;
+    const std::int64_t label = i % num_classes;
     d.labels.set({i}, static_cast<double>(label));
     for (std::int64_t y = 0; y < 8; ++y) {
       for (std::int64_t x = 0; x < 8; ++x) {
