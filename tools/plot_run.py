@@ -14,7 +14,9 @@
         -> the same two figures in DIR for the runs of several sweeps with the same axes (e.g. one
            sweep per norm)
     python3 tools/plot_run.py --landscape RUN1 RUN2 ... --out FILE.png
-        -> the landscape panels of several runs in one figure (e.g. none / BN / GN / LN)
+        -> the landscape panels of several runs in one figure (e.g. none / BN / GN / LN), and
+           prints a Markdown table: per run, the medians over the measured steps after step 0 of
+           β, of the loss range and of the gradient-change range over η, and the final test error
 
 Reads only the CSV and JSON files that `normlab train` and `normlab sweep` write; a missing or
 empty file leaves its figure out with a note instead of failing.
@@ -181,18 +183,51 @@ def draw_landscape(axes, steps, label, color):
     axes[2].plot(x, [steps[s]["beta"] for s in x], color=color, label=label)
 
 
+def median_after_step0(values):
+    """The median of {step: value} over the steps after step 0 (the untrained net); NaN if none."""
+    xs = [v for s, v in values.items() if s > 0 and not math.isnan(v)]
+    return statistics.median(xs) if xs else math.nan
+
+
+def landscape_summary_row(run, steps):
+    """One Markdown row: the run's medians over its measured steps after step 0."""
+    def spread(key):
+        return {s: max(m[key]) - min(m[key]) if m[key] else math.nan for s, m in steps.items()}
+
+    beta = {s: m["beta"] for s, m in steps.items()}
+    later = [b for s, b in beta.items() if s > 0 and not math.isnan(b)]
+    half = len(later) // 2
+    epochs = read_csv(os.path.join(run, "metrics_epochs.csv"))
+    test_error = (f"{100 * (1 - number(epochs[-1]['test_accuracy'])):.2f}%"
+                  if epochs and epochs[-1].get("test_accuracy") else "")
+    cells = [run_label(run), str(len(later)), f"{median_after_step0(beta):.2f}",
+             f"{statistics.median(later[:half]):.2f}" if half else "",
+             f"{statistics.median(later[half:]):.2f}" if later else "",
+             f"{max(later):.1f}" if later else "",
+             f"{median_after_step0(spread('loss')):.3f}",
+             f"{median_after_step0(spread('grad_change')):.3f}", test_error]
+    return "| " + " | ".join(cells) + " |"
+
+
+def landscape_summary(rows):
+    head = ("| run | steps | median β | first half | second half | max β | median loss range "
+            "| median grad-change range | final test error |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
+    return head + "".join(r + "\n" for r in rows)
+
+
 def landscape_figure(runs, out):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    drawn = 0
+    rows = []
     for i, run in enumerate(runs):
         steps = read_landscape(run)
         if not steps:
             note(f"{run} has no landscape.csv rows (train with --landscape-every N); left out")
             continue
         draw_landscape(axes, steps, run_label(run), colors[i % len(colors)])
-        drawn += 1
-    if drawn == 0:
+        rows.append(landscape_summary_row(run, steps))
+    if not rows:
         plt.close(fig)
         return []
     titles = ("loss landscape: range of L(w − η·g) over η",
@@ -204,6 +239,7 @@ def landscape_figure(runs, out):
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    print(landscape_summary(rows), end="")
     return [save(fig, out)]
 
 

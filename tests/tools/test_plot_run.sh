@@ -23,6 +23,8 @@ check "a run's plots include curves.png" [ -s "$tmp/batch/curves.png" ]
   >"$tmp/out" 2>"$tmp/err"
 check "the comparison figure is written" [ $? -eq 0 ] && [ -s "$tmp/cmp.png" ]
 check "a run without landscape.csv is left out with a note" grep -q "missing.*left out" "$tmp/err"
+check "the summary table has a row per drawn run" [ "$(grep -c "^| tiny " "$tmp/out")" -eq 2 ]
+check "the summary's medians are numbers" grep -Eq '^\| tiny batch b[0-9]+ \| [0-9]+ \| [0-9]+\.[0-9]{2} \|' "$tmp/out"
 check "no traceback" bash -c "! grep -q Traceback '$tmp/err'"
 /usr/bin/python3 "$plot" --landscape "$tmp/missing" --out "$tmp/none.png" >"$tmp/out" 2>"$tmp/err"
 check "nothing to plot exits 1 with a message" [ $? -eq 1 ] && grep -q "nothing to plot" "$tmp/err"
