@@ -194,13 +194,12 @@ def landscape_summary_row(run, steps):
     def spread(key):
         return {s: max(m[key]) - min(m[key]) if m[key] else math.nan for s, m in steps.items()}
 
-    beta = {s: m["beta"] for s, m in steps.items()}
-    later = [b for s, b in beta.items() if s > 0 and not math.isnan(b)]
+    later = [m["beta"] for s, m in steps.items() if s > 0 and not math.isnan(m["beta"])]
     half = len(later) // 2
     epochs = read_csv(os.path.join(run, "metrics_epochs.csv"))
     test_error = (f"{100 * (1 - number(epochs[-1]['test_accuracy'])):.2f}%"
                   if epochs and epochs[-1].get("test_accuracy") else "")
-    cells = [run_label(run), str(len(later)), f"{median_after_step0(beta):.2f}",
+    cells = [run_label(run), str(len(later)), f"{statistics.median(later):.2f}" if later else "",
              f"{statistics.median(later[:half]):.2f}" if half else "",
              f"{statistics.median(later[half:]):.2f}" if later else "",
              f"{max(later):.1f}" if later else "",
