@@ -129,8 +129,15 @@ void col2im(const T* col, std::int64_t C, std::int64_t H, std::int64_t W, const 
     for (std::int64_t oh = r.rh.lo; oh < r.rh.hi; ++oh) {
       const T* in = row + oh * oW;
       T* dxrow = dxc + (oh * win.stride_h + r.off_h) * W;
-      for (std::int64_t ow = r.rw.lo; ow < r.rw.hi; ++ow) {
-        dxrow[ow * win.stride_w + r.off_w] += in[ow];
+      if (win.stride_w == 1) {  // a contiguous run of the input row: a vectorizable add
+        T* dst = dxrow + r.off_w;
+        for (std::int64_t ow = r.rw.lo; ow < r.rw.hi; ++ow) {
+          dst[ow] += in[ow];
+        }
+      } else {
+        for (std::int64_t ow = r.rw.lo; ow < r.rw.hi; ++ow) {
+          dxrow[ow * win.stride_w + r.off_w] += in[ow];
+        }
       }
     }
   });

@@ -11,6 +11,7 @@
 #include "autograd/ops.h"
 #include "autograd/ops/broadcast.h"
 #include "autograd/ops/op_util.h"
+#include "autograd/ops/product_kernel.h"
 #include "autograd/ops/unary.h"
 #include "core/error.h"
 #include "core/threads.h"
@@ -39,28 +40,15 @@ void sub_forward(const T* a, const T* b, T* y, std::int64_t n) {
 }
 // backward: da = dy, db = −dy          (neg's backward; then the broadcast reduction)
 
-// forward:  y_i = a_i · b_i
-template <class T>
-void mul_forward(const T* a, const T* b, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = a[i] * b[i];
-  }
-}
+// forward:  y_i = a_i · b_i                                  (multiply_elementwise)
 // backward: da_i = dy_i · b_i,  db_i = dy_i · a_i          (da or db null: not requested)
 template <class T>
 void mul_backward(const T* dy, const T* a, const T* b, T* da, T* db, std::int64_t n) {
   if (da != nullptr) {
-#pragma omp parallel for if (n > kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i) {
-      da[i] = dy[i] * b[i];
-    }
+    multiply_elementwise(dy, b, da, n);
   }
   if (db != nullptr) {
-#pragma omp parallel for if (n > kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i) {
-      db[i] = dy[i] * a[i];
-    }
+    multiply_elementwise(dy, a, db, n);
   }
 }
 
@@ -220,7 +208,7 @@ Tensor sub_forward(const Tensor& a, const Tensor& b) {
   return binary_forward("sub", a, b, [](auto... args) { sub_forward(args...); });
 }
 Tensor mul_forward(const Tensor& a, const Tensor& b) {
-  return binary_forward("mul", a, b, [](auto... args) { mul_forward(args...); });
+  return binary_forward("mul", a, b, [](auto... args) { multiply_elementwise(args...); });
 }
 Tensor div_forward(const Tensor& a, const Tensor& b) {
   return binary_forward("div", a, b, [](auto... args) { div_forward(args...); });

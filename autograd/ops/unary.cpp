@@ -7,6 +7,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/ops/op_util.h"
+#include "autograd/ops/product_kernel.h"
 #include "core/threads.h"
 
 namespace normlab {
@@ -30,14 +31,7 @@ void exp_forward(const T* x, T* y, std::int64_t n) {
     y[i] = std::exp(x[i]);
   }
 }
-// backward: dx_i = dy_i · y_i                     reads the saved output
-template <class T>
-void exp_backward(const T* dy, const T* y, T* dx, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    dx[i] = dy[i] * y[i];
-  }
-}
+// backward: dx_i = dy_i · y_i     reads the saved output (multiply_elementwise)
 
 // forward:  y_i = ln(x_i)
 template <class T>
@@ -170,7 +164,8 @@ Tensor exp_forward(const Tensor& x) {
   return unary_map("exp", x, [](auto... args) { exp_forward(args...); });
 }
 Tensor exp_backward(const Tensor& dy, const Tensor& y) {
-  return unary_grad("exp_backward", dy, y, "y", [](auto... args) { exp_backward(args...); });
+  return unary_grad("exp_backward", dy, y, "y",
+                    [](auto... args) { multiply_elementwise(args...); });
 }
 
 Tensor log_forward(const Tensor& x) {

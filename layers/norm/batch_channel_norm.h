@@ -11,6 +11,7 @@
 
 #include "layers/norm/affine_norm.h"
 #include "layers/norm/batch_norm.h"
+#include "layers/norm/group_norm.h"
 
 namespace normlab {
 
@@ -47,11 +48,8 @@ class EstimatedBatchNorm final : public AffineNorm {
 
 // ---- channel norm: group statistics, per-group affine ----
 
-struct ChannelNormOptions {
-  double eps = 1e-5;
-  bool affine = true;
-  DType dtype = DType::f32;
-};
+// GroupNorm's options: the same sets, only the affine's layout differs.
+using ChannelNormOptions = GroupNormOptions;
 
 // y = γ_g·x̂ + β_g with x̂ normalized over each (sample, group) as in GroupNorm (eq. BCN3, BCN4)
 // and the affine per group g (eq. BCN5); backward eq. BCN6–BCN9. weight and bias: (G) or undefined.

@@ -11,10 +11,7 @@
 #include "tests/layers/norm/norm_test_util.h"
 
 using namespace normlab;
-using normlab::test::randn_leaf;
-using normlab::test::randomize;
-using normlab::test::require_module_gradcheck;
-using normlab::test::tight;
+using namespace normlab::test;
 
 TEST_CASE("batch_channel_norm channel norm backward matches central differences",
           "[batch_channel_norm][gradcheck]") {

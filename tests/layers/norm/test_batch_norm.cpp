@@ -9,9 +9,7 @@
 #include "tests/layers/norm/norm_test_util.h"
 
 using namespace normlab;
-using normlab::test::randn_leaf;
-using normlab::test::randomize;
-using normlab::test::tight;
+using namespace normlab::test;
 
 TEST_CASE("batch_norm backward matches central differences in training",
           "[batch_norm][gradcheck]") {

@@ -11,9 +11,7 @@
 #include "tests/layers/norm/norm_test_util.h"
 
 using namespace normlab;
-using normlab::test::randn_leaf;
-using normlab::test::randomize;
-using normlab::test::tight;
+using namespace normlab::test;
 
 TEST_CASE("batch_renorm backward matches central differences where r and d are clipped",
           "[batch_renorm][gradcheck]") {

@@ -11,9 +11,7 @@
 #include "tests/layers/norm/norm_test_util.h"
 
 using namespace normlab;
-using normlab::test::randn_leaf;
-using normlab::test::randomize;
-using normlab::test::tight;
+using namespace normlab::test;
 
 TEST_CASE("group_norm backward matches central differences", "[group_norm][gradcheck]") {
   const auto [N, C, G, HW, eps] = GENERATE(table<int, int, int, int, double>({

@@ -8,9 +8,7 @@
 #include "tests/layers/norm/norm_test_util.h"
 
 using namespace normlab;
-using normlab::test::randn_leaf;
-using normlab::test::randomize;
-using normlab::test::tight;
+using namespace normlab::test;
 
 TEST_CASE("layer_norm backward matches central differences", "[layer_norm][gradcheck]") {
   const auto [shape, normalized, eps] = GENERATE(table<Shape, Shape, double>({

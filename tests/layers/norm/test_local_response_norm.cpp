@@ -8,8 +8,7 @@
 #include "tests/layers/norm/norm_test_util.h"
 
 using namespace normlab;
-using normlab::test::randn_leaf;
-using normlab::test::tight;
+using namespace normlab::test;
 
 TEST_CASE("local_response_norm backward matches central differences",
           "[local_response_norm][gradcheck]") {

@@ -21,7 +21,7 @@
 #include "tests/layers/norm/norm_test_util.h"
 
 using namespace normlab;
-using normlab::test::per_set_sums;
+using namespace normlab::test;
 
 namespace {
 

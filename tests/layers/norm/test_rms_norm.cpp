@@ -9,9 +9,7 @@
 #include "tests/layers/norm/norm_test_util.h"
 
 using namespace normlab;
-using normlab::test::randn_leaf;
-using normlab::test::randomize;
-using normlab::test::tight;
+using namespace normlab::test;
 
 TEST_CASE("rms_norm backward matches central differences", "[rms_norm][gradcheck]") {
   const auto [shape, normalized, eps] = GENERATE(table<Shape, Shape, std::optional<double>>({

@@ -14,10 +14,7 @@
 #include "tests/layers/norm/norm_test_util.h"
 
 using namespace normlab;
-using normlab::test::randn_leaf;
-using normlab::test::randomize;
-using normlab::test::require_close;
-using normlab::test::tight;
+using namespace normlab::test;
 
 namespace {
 

@@ -11,8 +11,7 @@
 #include "tests/layers/norm/norm_test_util.h"
 
 using namespace normlab;
-using normlab::test::randn_leaf;
-using normlab::test::tight;
+using namespace normlab::test;
 
 TEST_CASE("weight_standardization backward matches central differences",
           "[weight_standardization][gradcheck]") {
