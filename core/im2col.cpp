@@ -130,9 +130,8 @@ void col2im(const T* col, std::int64_t C, std::int64_t H, std::int64_t W, const 
       const T* in = row + oh * oW;
       T* dxrow = dxc + (oh * win.stride_h + r.off_h) * W;
       if (win.stride_w == 1) {  // a contiguous run of the input row: a vectorizable add
-        T* dst = dxrow + r.off_w;
         for (std::int64_t ow = r.rw.lo; ow < r.rw.hi; ++ow) {
-          dst[ow] += in[ow];
+          dxrow[ow + r.off_w] += in[ow];
         }
       } else {
         for (std::int64_t ow = r.rw.lo; ow < r.rw.hi; ++ow) {
