@@ -247,6 +247,8 @@ Header parse_header(std::string_view source, std::string_view text, std::uint64_
     j = Json::parse(text);
   } catch (const Json::parse_error& e) {
     fail(source, fmt::format("header is not valid JSON at byte {}: {}", 8 + e.byte - 1, e.what()));
+  } catch (const Json::exception& e) {  // e.g. a number beyond double's range (out_of_range.406)
+    fail(source, fmt::format("header at byte 8 is not valid JSON: {}", e.what()));
   }
   if (!j.is_object()) {
     fail(source, "header at byte 8 is not a JSON object");

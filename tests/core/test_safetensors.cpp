@@ -156,6 +156,8 @@ TEST_CASE("safetensors names the problem in a malformed file", "[safetensors][er
   CHECK_THAT(error_of(as_bytes("abc")), Contains("shorter than the 8-byte"));
   // JSON problems
   CHECK_THAT(error_of(file_bytes(R"({"a": )", "")), Contains("not valid JSON at byte"));
+  CHECK_THAT(error_of(file_bytes(R"({"a": 2244e2316})", "")),  // beyond double: out_of_range
+             Contains("not valid JSON") && Contains("number overflow"));
   CHECK_THAT(error_of(file_bytes("[1, 2]", "")), Contains("not a JSON object"));
   CHECK_THAT(error_of(file_bytes(R"({"__metadata__": {"k": 1}})", "")),
              Contains("metadata 'k' is not a string"));
