@@ -25,7 +25,7 @@ ValidRange valid_range(std::int64_t n_in, std::int64_t n_out, std::int64_t s, st
   const auto floor_div = [](std::int64_t a, std::int64_t b) {
     return a >= 0 ? a / b : -((-a + b - 1) / b);
   };
-  const std::int64_t lo = std::max<std::int64_t>(0, ceil_div(-off, s));
+  const std::int64_t lo = std::clamp<std::int64_t>(ceil_div(-off, s), 0, n_out);
   const std::int64_t hi = std::min<std::int64_t>(n_out, floor_div(n_in - 1 - off, s) + 1);
   return {lo, std::max(lo, hi)};
 }
@@ -86,6 +86,58 @@ void for_each_col_row(std::int64_t C, std::int64_t H, std::int64_t W, const Wind
   }
 }
 
+// One row of col, output row by output row: the zero padding, then the valid run of the input row.
+template <class T>
+void gather_col_row(const T* xc, std::int64_t W, std::int64_t oH, std::int64_t oW,
+                    const Window2d& win, const ColRow& r, T* row) {
+  for (std::int64_t oh = 0; oh < oH; ++oh) {
+    T* out = row + oh * oW;
+    if (oh < r.rh.lo || oh >= r.rh.hi) {
+      std::fill(out, out + oW, T{0});
+      continue;
+    }
+    const T* xrow = xc + (oh * win.stride_h + r.off_h) * W;
+    std::fill(out, out + r.rw.lo, T{0});
+    if (win.stride_w == 1) {  // a contiguous run of the input row
+      std::copy(xrow + r.rw.lo + r.off_w, xrow + r.rw.hi + r.off_w, out + r.rw.lo);
+    } else {
+      for (std::int64_t ow = r.rw.lo; ow < r.rw.hi; ++ow) {
+        out[ow] = xrow[ow * win.stride_w + r.off_w];
+      }
+    }
+    std::fill(out + r.rw.hi, out + oW, T{0});
+  }
+}
+
+// The same row when stride is 1 and oW = W ("same" width): its valid part is the input plane
+// shifted by off_h·W + off_w, so it is one contiguous copy, after which the entries that wrapped
+// around from the neighbouring input row (|off_w| per row) are zeroed column by column. Small maps
+// (8×8, 16×16) then cost one copy per row of col instead of one per output row.
+template <class T>
+void gather_col_row_shifted(const T* xc, std::int64_t W, std::int64_t oH, const ColRow& r, T* row) {
+  std::fill(row, row + r.rh.lo * W, T{0});
+  std::fill(row + r.rh.hi * W, row + oH * W, T{0});
+  if (r.rh.lo == r.rh.hi || r.rw.lo == r.rw.hi) {  // the tap reads only padding
+    std::fill(row + r.rh.lo * W, row + r.rh.hi * W, T{0});
+    return;
+  }
+  // row[oh·W + ow] = xc[(oh + off_h)·W + ow + off_w] from (rh.lo, rw.lo) to (rh.hi − 1, rw.hi − 1)
+  const std::int64_t first = r.rh.lo * W + r.rw.lo, last = (r.rh.hi - 1) * W + r.rw.hi;
+  const std::int64_t shift = r.off_h * W + r.off_w;
+  std::copy(xc + first + shift, xc + last + shift, row + first);
+  const auto zero_column = [&](std::int64_t ow) {  // a strided write, not a fill call per row
+    for (std::int64_t oh = r.rh.lo; oh < r.rh.hi; ++oh) {
+      row[oh * W + ow] = T{0};
+    }
+  };
+  for (std::int64_t ow = 0; ow < r.rw.lo; ++ow) {
+    zero_column(ow);
+  }
+  for (std::int64_t ow = r.rw.hi; ow < W; ++ow) {
+    zero_column(ow);
+  }
+}
+
 }  // namespace
 
 // col[(c·kH + i)·kW + j][oh·oW + ow] = x[c][oh·s_h − p_h + i·d_h][ow·s_w − p_w + j·d_w], 0 outside.
@@ -93,25 +145,14 @@ template <class T>
 void im2col(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win, T* col,
             std::int64_t ld) {
   const std::int64_t oH = win.out_h(H), oW = win.out_w(W);
+  const bool shifted = win.stride_h == 1 && win.stride_w == 1 && oW == W;
   for_each_col_row(C, H, W, win, [&](const ColRow& r) {
     const T* xc = x + r.c * H * W;
     T* row = col + r.index * ld;
-    for (std::int64_t oh = 0; oh < oH; ++oh) {
-      T* out = row + oh * oW;
-      if (oh < r.rh.lo || oh >= r.rh.hi) {
-        std::fill(out, out + oW, T{0});
-        continue;
-      }
-      const T* xrow = xc + (oh * win.stride_h + r.off_h) * W;
-      std::fill(out, out + r.rw.lo, T{0});
-      if (win.stride_w == 1) {  // a contiguous run of the input row
-        std::copy(xrow + r.rw.lo + r.off_w, xrow + r.rw.hi + r.off_w, out + r.rw.lo);
-      } else {
-        for (std::int64_t ow = r.rw.lo; ow < r.rw.hi; ++ow) {
-          out[ow] = xrow[ow * win.stride_w + r.off_w];
-        }
-      }
-      std::fill(out + r.rw.hi, out + oW, T{0});
+    if (shifted) {
+      gather_col_row_shifted(xc, W, oH, r, row);
+    } else {
+      gather_col_row(xc, W, oH, oW, win, r, row);
     }
   });
 }

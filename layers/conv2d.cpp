@@ -2,7 +2,9 @@
 // shape, with small images side by side so that each GEMM is large enough to run near peak).
 // Each thread owns one column buffer, reused for every block and group it handles; blocks are
 // split across threads when the batch is large. A 1×1 kernel with stride 1 and no padding on one
-// image at a time skips im2col: the image itself is the column matrix.
+// image at a time skips im2col: the image itself is the column matrix. The backward's dx of a
+// stride-1 convolution is a convolution of dy too (im2col of dy and one GEMM); strided ones use
+// col2im.
 #include "layers/conv2d.h"
 
 #include <fmt/format.h>
@@ -184,19 +186,66 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry
   }
 }
 
+// dx of a stride-1 convolution is itself a stride-1 convolution: with p'ₐ = dₐ(kₐ − 1) − pₐ ≥ 0,
+//   dx[c][h][w] = Σ_o Σ_(i,j) dy[o][h − p'_h + d_h·i][w − p'_w + d_w·j] · W[o][c][kH−1−i][kW−1−j],
+// a correlation of dy with the kernel flipped in space and transposed in (o, c). So dx takes
+// im2col(dy) and one GEMM, like the forward: no col2im scatter-add, no zero-filled column matrix.
+// A strided convolution, or padding beyond d(k − 1), takes col2im.
+bool dx_by_transposed_conv(const ConvGeometry& g) {
+  return g.win.stride_h == 1 && g.win.stride_w == 1 &&
+         g.win.pad_h <= g.win.dilation_h * (g.win.kernel_h - 1) &&
+         g.win.pad_w <= g.win.dilation_w * (g.win.kernel_w - 1);
+}
+
+// The window that slides over dy (oH, oW) to give dx (H, W) in dx_by_transposed_conv.
+Window2d transposed_window(const ConvGeometry& g) {
+  Window2d t = g.win;
+  t.pad_h = g.win.dilation_h * (g.win.kernel_h - 1) - g.win.pad_h;
+  t.pad_w = g.win.dilation_w * (g.win.kernel_w - 1) - g.win.pad_w;
+  return t;
+}
+
+// wt[gr][c][(o·kH + i)·kW + j] = w[gr·Og + o][c][kH−1−i][kW−1−j]: per group a (Cg, Og·kH·kW)
+// matrix, the left operand of dx's GEMM.
+template <class T>
+void flip_transpose_weight(const T* w, const ConvGeometry& g, T* wt) {
+  const std::int64_t kk = g.win.kernel_h * g.win.kernel_w;
+  for (std::int64_t gr = 0; gr < g.G; ++gr) {
+    for (std::int64_t o = 0; o < g.Og; ++o) {
+      for (std::int64_t c = 0; c < g.Cg; ++c) {
+        const T* src = w + ((gr * g.Og + o) * g.Cg + c) * kk;
+        T* dst = wt + (gr * g.Cg + c) * g.Og * kk + o * kk;
+        for (std::int64_t t = 0; t < kk; ++t) {
+          dst[t] = src[kk - 1 - t];
+        }
+      }
+    }
+  }
+}
+
 // backward, per block of B images and group gr (each output optional, nullptr = not needed),
 // with dY (Og, B·L) the block's dy side by side:
 //   step 1  dW_gr += dY · colᵀ (B·L, K)                           (per-thread partial sums)
-//   step 2  dcol   = W_grᵀ (K, Og) · dY;  dx[n, gr] = col2im(dcol[:, b·L : (b+1)·L])
+//   step 2  stride 1: dX_gr (Cg, B·H·W) = Wt_gr (Cg, Og·kH·kW) · im2col(dy) (see above);
+//           otherwise dcol = W_grᵀ (K, Og) · dY;  dx[n, gr] = col2im(dcol[:, b·L : (b+1)·L])
 //   step 3  db_o   = Σ_n Σ_l dy[n][o][l]                          (double accumulators)
 template <class T>
 void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const ConvGeometry& g) {
   const std::int64_t BL = g.B * g.L, col_size = g.K * BL, OK = g.O * g.K;  // col: (K, B·L)
+  // dx by transposed convolution: im2col(dy) is (k_t, B·H·W) with k_t = Og·kH·kW, rows ld_t apart
+  const std::int64_t HW = g.H * g.W, ld_t = g.B * HW, k_t = g.Og * g.win.kernel_h * g.win.kernel_w;
   const bool direct = g.B == 1, no_cols = direct && g.pointwise;
+  const bool transposed = dx != nullptr && !no_cols && dx_by_transposed_conv(g);
+  const Window2d twin = transposed_window(g);
   const int slots = thread_slots(g);
   const Scratch<T> cols(!no_cols && dw != nullptr ? slots * col_size : 0);
-  const Scratch<T> dcols(!no_cols && dx != nullptr ? slots * col_size : 0);
+  const std::int64_t dx_slot = transposed ? k_t * ld_t + (direct ? 0 : g.Cg * ld_t) : col_size;
+  const Scratch<T> dcols(!no_cols && dx != nullptr ? slots * dx_slot : 0);
+  const Scratch<T> wt(transposed ? g.G * g.Cg * k_t : 0);
+  if (transposed) {
+    flip_transpose_weight(w, g, wt.data());
+  }
   const Scratch<T> dys(direct ? 0 : slots * g.Og * BL);
   std::vector<T> dw_part(g.parallel && dw != nullptr ? sz(slots * OK) : 0, T{0});
 #pragma omp parallel for if (g.parallel) schedule(static)
@@ -225,14 +274,30 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
         gemm<T>(false, true, g.Og, g.K, blk.nb * g.L, T{1}, dyp, BL, colp, BL, T{1},
                 dw_t + gr * g.Og * g.K, g.K);
       }
-      if (dx != nullptr) {  // step 2
-        T* dxg = dx + (blk.n0 * g.C + gr * g.Cg) * g.H * g.W;
+      if (transposed) {  // step 2, stride 1
+        T* colt = dcols.data() + t * sz(dx_slot);
+        for (std::int64_t i = 0; i < blk.nb; ++i) {
+          im2col(dy + ((blk.n0 + i) * g.O + gr * g.Og) * g.L, g.Og, g.oH, g.oW, twin, colt + i * HW,
+                 ld_t);
+        }
+        T* dxg = dx + (blk.n0 * g.C + gr * g.Cg) * HW;
+        T* out = direct ? dxg : colt + k_t * ld_t;
+        gemm<T>(false, false, g.Cg, blk.nb * HW, k_t, T{1}, wt.data() + gr * g.Cg * k_t, k_t, colt,
+                ld_t, T{0}, out, ld_t);
+        for (std::int64_t i = 0; !direct && i < blk.nb; ++i) {
+          for (std::int64_t c = 0; c < g.Cg; ++c) {
+            std::copy_n(out + c * ld_t + i * HW, HW,
+                        dx + ((blk.n0 + i) * g.C + gr * g.Cg + c) * HW);
+          }
+        }
+      } else if (dx != nullptr) {  // step 2, strided
+        T* dxg = dx + (blk.n0 * g.C + gr * g.Cg) * HW;
         T* dcol = no_cols ? dxg : dcols.data() + t * sz(col_size);
         gemm<T>(true, false, g.K, blk.nb * g.L, g.Og, T{1}, w + gr * g.Og * g.K, g.K, dyp, BL, T{0},
                 dcol, BL);
         for (std::int64_t i = 0; !no_cols && i < blk.nb; ++i) {
-          col2im(dcol + i * g.L, g.Cg, g.H, g.W, g.win,
-                 dx + ((blk.n0 + i) * g.C + gr * g.Cg) * g.H * g.W, BL);
+          col2im(dcol + i * g.L, g.Cg, g.H, g.W, g.win, dx + ((blk.n0 + i) * g.C + gr * g.Cg) * HW,
+                 BL);
         }
       }
     }

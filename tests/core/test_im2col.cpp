@@ -39,10 +39,18 @@ Tensor im2col_reference(const Tensor& x, const Window2d& win) {
 TEST_CASE("im2col matches the direct gather and col2im is its adjoint", "[im2col]") {
   // C, H, W, kH, kW, sH, sW, pH, pW, dH, dW
   const std::vector<std::array<std::int64_t, 11>> cases{
-      {1, 5, 5, 3, 3, 1, 1, 0, 0, 1, 1}, {2, 6, 7, 3, 3, 2, 2, 1, 1, 1, 1},
-      {3, 7, 5, 3, 2, 1, 2, 2, 1, 2, 1}, {2, 4, 4, 1, 1, 1, 1, 0, 0, 1, 1},
-      {1, 9, 8, 3, 3, 3, 2, 0, 3, 2, 3}, {2, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1},
-      {1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1}, {2, 5, 6, 2, 4, 2, 3, 1, 2, 1, 1},
+      {1, 5, 5, 3, 3, 1, 1, 0, 0, 1, 1},
+      {2, 6, 7, 3, 3, 2, 2, 1, 1, 1, 1},
+      {3, 7, 5, 3, 2, 1, 2, 2, 1, 2, 1},
+      {2, 4, 4, 1, 1, 1, 1, 0, 0, 1, 1},
+      {1, 9, 8, 3, 3, 3, 2, 0, 3, 2, 3},
+      {2, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1},
+      {1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1},
+      {2, 5, 6, 2, 4, 2, 3, 1, 2, 1, 1},
+      // stride 1 and oW = W: the shifted-plane copy (dilated, oH ≠ H, taps wholly in the padding)
+      {2, 6, 5, 3, 3, 1, 1, 2, 2, 2, 2},
+      {2, 5, 6, 2, 3, 1, 1, 0, 1, 1, 1},
+      {1, 2, 2, 3, 3, 1, 1, 3, 3, 3, 3},
   };
   Rng rng(7);
   for (const auto& k : cases) {

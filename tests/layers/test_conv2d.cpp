@@ -28,7 +28,9 @@ TEST_CASE("conv2d backward matches central differences", "[conv2d][gradcheck]") 
       {{1, 3, 4, 4}, 2, 1, {.stride = 2}, false},  // 1×1 with stride: im2col path
       {{1, 3, 5, 6}, 2, {2, 3}, {.stride = {1, 2}, .padding = {1, 0}}, false},
       {{3, 6, 6, 5}, 3, 3, {.stride = 2, .padding = 1, .dilation = 2, .groups = 3}, true},
-      {{2, 1, 1, 1}, 2, 1, {}, true},  // 1×1 spatial
+      {{2, 1, 1, 1}, 2, 1, {}, true},                        // 1×1 spatial
+      {{1, 2, 4, 5}, 3, {2, 3}, {.padding = {1, 0}}, true},  // dx as a transposed conv, p' = (0, 2)
+      {{2, 2, 3, 3}, 2, 1, {.padding = 1}, false},  // stride 1, p > d(k − 1): dx by col2im
   };
   for (const Case& c : cases) {
     CAPTURE(to_string(c.x), c.O, c.kernel.h, c.kernel.w, c.params.groups);
@@ -93,6 +95,7 @@ TEST_CASE("conv2d on a batch equals image-by-image results", "[conv2d][threads]"
       {{7, 4, 3, 3}, 6, 3, {.padding = 1, .groups = 2}},  // blocks with groups
       {{5, 4, 3, 3}, 6, 1, {}},                           // pointwise, side by side
       {{6, 3, 5, 5}, 2, 3, {.stride = 2}},
+      {{9, 4, 5, 4}, 6, 3, {.padding = 2, .dilation = 2, .groups = 2}},  // dilated, in blocks
   }));
   CAPTURE(to_string(shape), O);
   Rng rng(9);
