@@ -37,10 +37,25 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
   return {order.rbegin(), order.rend()};  // root first
 }
 
-// The first gradient into a slot is taken as it is when nothing else refers to its buffer (the
-// usual case: a node's freshly computed dx), and copied otherwise, because a later += must not
-// write into a tensor a node still holds or returned twice.
-void accumulate(Tensor& slot, Tensor g) {
+// A node's gradient slot. The first gradient is taken as it is, even when another slot shares its
+// buffer (an add's backward returns dy for both inputs); a later one is added in place only when
+// the slot's buffer is its own, and into a fresh copy otherwise. So no shared buffer is written,
+// and the common case, a shared gradient that nothing is added to, costs no copy.
+void accumulate_node_grad(Tensor& slot, Tensor g) {
+  if (!slot.defined()) {
+    slot = std::move(g);
+    return;
+  }
+  if (!slot.is_contiguous() || !slot.owns_storage_alone()) {
+    slot = slot.contiguous().clone();
+  }
+  add_(slot, g);
+}
+
+// A leaf's .grad always has a buffer of its own, because users and optimizers write into it: the
+// first gradient is taken when nothing else refers to its buffer (the usual case: a node's freshly
+// computed dx), and copied otherwise.
+void accumulate_leaf_grad(Tensor& slot, Tensor g) {
   if (!slot.defined()) {
     slot = g.is_contiguous() && g.owns_storage_alone() ? std::move(g) : g.contiguous().clone();
   } else {
@@ -72,7 +87,7 @@ void run_backward(const Variable& root, const Tensor& grad_output, bool retain_g
   seed = seed.to(root.dtype());
   if (root.is_leaf()) {
     Tensor g = root.grad();
-    accumulate(g, seed);
+    accumulate_leaf_grad(g, seed);
     const_cast<Variable&>(root).set_grad(g);  // NOLINT: a leaf's grad is its mutable slot
     return;
   }
@@ -112,11 +127,11 @@ void run_backward(const Variable& root, const Tensor& grad_output, bool retain_g
                         node->name(), to_string(dxs[i].shape()), i, to_string(in.shape())));
       }
       if (in.grad_fn()) {
-        accumulate(grads[in.grad_fn().get()], std::move(dxs[i]));
+        accumulate_node_grad(grads[in.grad_fn().get()], std::move(dxs[i]));
       } else {
         Tensor g = in.grad();
         Tensor gi = std::move(dxs[i]);
-        accumulate(g, gi.dtype() == in.dtype() ? std::move(gi) : gi.to(in.dtype()));
+        accumulate_leaf_grad(g, gi.dtype() == in.dtype() ? std::move(gi) : gi.to(in.dtype()));
         in.set_grad(g);
       }
     }

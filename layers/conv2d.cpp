@@ -146,7 +146,8 @@ void block_im2col(const T* x, const ConvGeometry& g, Block blk, std::int64_t gr,
 }
 
 // forward, per block of B images and group gr:
-//   Y (Og, B·L) = W_gr (Og, K) · col (K, B·L);   y[n, gr] = Y[:, b·L : (b+1)·L] + b
+//   Y (Og, B·L) = b + W_gr (Og, K) · col (K, B·L);   y[n, gr] = Y[:, b·L : (b+1)·L]
+// (Y starts as the bias and the GEMM adds onto it with β = 1: no zero-fill and no bias pass)
 template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
   const std::int64_t BL = g.B * g.L;
@@ -166,20 +167,14 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry
         block_im2col(x, g, blk, gr, col);
       }
       T* out = direct ? y + (blk.n0 * g.O + gr * g.Og) * g.L : outs.data() + t * sz(g.Og * BL);
-      gemm<T>(false, false, g.Og, blk.nb * g.L, g.K, T{1}, w + gr * g.Og * g.K, g.K, colp, BL, T{0},
-              out, BL);
-      for (std::int64_t i = 0; i < blk.nb; ++i) {
+      for (std::int64_t o = 0; b != nullptr && o < g.Og; ++o) {  // the GEMM adds onto the bias
+        std::fill_n(out + o * BL, blk.nb * g.L, b[gr * g.Og + o]);
+      }
+      gemm<T>(false, false, g.Og, blk.nb * g.L, g.K, T{1}, w + gr * g.Og * g.K, g.K, colp, BL,
+              b != nullptr ? T{1} : T{0}, out, BL);
+      for (std::int64_t i = 0; !direct && i < blk.nb; ++i) {
         for (std::int64_t o = 0; o < g.Og; ++o) {
-          T* yo = y + ((blk.n0 + i) * g.O + gr * g.Og + o) * g.L;
-          if (!direct) {
-            std::copy_n(out + o * BL + i * g.L, g.L, yo);
-          }
-          if (b != nullptr) {
-            const T bias = b[gr * g.Og + o];
-            for (std::int64_t l = 0; l < g.L; ++l) {
-              yo[l] += bias;
-            }
-          }
+          std::copy_n(out + o * BL + i * g.L, g.L, y + ((blk.n0 + i) * g.O + gr * g.Og + o) * g.L);
         }
       }
     }

@@ -26,6 +26,24 @@ TEST_CASE("engine: a variable used twice accumulates both gradients (fan-out)", 
                  {3 * std::exp(1.0) * 2, 3 * std::exp(-2.0) * -1, 3 * std::exp(0.5) * 1.5});
 }
 
+TEST_CASE("engine: a gradient that two slots share is never written in place", "[engine]") {
+  // y = (u + v) + v with u = 2·x1, v = 3·x2. The outer add hands one dy to (u + v)'s slot and to
+  // v's; the inner add then hands that same dy to u's slot and adds it to v's, which must not
+  // write into the buffer u's slot holds. With dy = g: x1.grad = 2g, x2.grad = 3·2g. And two
+  // leaves that receive one shared gradient must each own their .grad: scaling one must leave the
+  // other unchanged.
+  Variable x1(values({3}, {1, -2, 0.5}), true), x2(values({3}, {0.5, 1, -1}), true);
+  const Variable u = mul_scalar(x1, 2), v = mul_scalar(x2, 3);
+  add(add(u, v), v).backward(values({3}, {1, 2, -3}));
+  require_values(x1.grad(), {3}, {2, 4, -6});
+  require_values(x2.grad(), {3}, {6, 12, -18});
+  Variable a(values({2}, {1, 2}), true), b(values({2}, {3, 4}), true);
+  add(a, b).backward(values({2}, {5, 7}));
+  Tensor ga = a.grad();
+  scale_(ga, 10.0);
+  require_values(b.grad(), {2}, {5, 7});
+}
+
 TEST_CASE("engine: retain_graph allows a second backward and without it a second one throws",
           "[engine]") {
   Variable x(values({2}, {1, 3}), true);
