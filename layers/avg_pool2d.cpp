@@ -103,6 +103,7 @@ void global_avg_pool2d_forward(const T* x, T* y, std::int64_t planes, std::int64
 #pragma omp parallel for if (planes * HW > kParallelGrain)
   for (std::int64_t p = 0; p < planes; ++p) {
     double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
     for (std::int64_t i = 0; i < HW; ++i) {
       acc += static_cast<double>(x[p * HW + i]);
     }

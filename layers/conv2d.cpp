@@ -302,10 +302,15 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
       dw[i] += dw_part[sz(s) * sz(OK) + sz(i)];
     }
   }
-  for (std::int64_t o = 0; db != nullptr && o < g.O; ++o) {  // step 3
+  if (db == nullptr) {
+    return;
+  }
+#pragma omp parallel for if (g.parallel) schedule(static)
+  for (std::int64_t o = 0; o < g.O; ++o) {  // step 3, in vector lanes of double sums
     double acc = 0.0;
     for (std::int64_t n = 0; n < g.N; ++n) {
       const T* dyo = dy + (n * g.O + o) * g.L;
+#pragma omp simd reduction(+ : acc)
       for (std::int64_t l = 0; l < g.L; ++l) {
         acc += static_cast<double>(dyo[l]);
       }
