@@ -64,23 +64,26 @@ struct ColRow {
   ValidRange rh, rw;
 };
 
-// Calls f(row) for every row of the column matrix of a (C, H, W) image, in order: the loop nest
-// that im2col and its adjoint col2im share. The valid ranges are computed once per row.
+// Calls f(row) for every row of the column matrix of a (C, H, W) image: the loop nest that im2col
+// and its adjoint col2im share. The valid ranges depend on the tap (i, j) only, so they are
+// computed once per tap and the channels are the inner loop. For col2im the order of the sums
+// into one pixel stays tap by tap, i before j, whatever the nesting.
 template <class F>
 void for_each_col_row(std::int64_t C, std::int64_t H, std::int64_t W, const Window2d& win, F&& f) {
-  const std::int64_t oH = win.out_h(H), oW = win.out_w(W);
-  for (std::int64_t c = 0; c < C; ++c) {
-    for (std::int64_t i = 0; i < win.kernel_h; ++i) {
-      const std::int64_t off_h = i * win.dilation_h - win.pad_h;
-      const ValidRange rh = valid_range(H, oH, win.stride_h, off_h);
-      for (std::int64_t j = 0; j < win.kernel_w; ++j) {
-        const std::int64_t off_w = j * win.dilation_w - win.pad_w;
+  const std::int64_t oH = win.out_h(H), oW = win.out_w(W), taps = win.kernel_h * win.kernel_w;
+  for (std::int64_t i = 0; i < win.kernel_h; ++i) {
+    const std::int64_t off_h = i * win.dilation_h - win.pad_h;
+    const ValidRange rh = valid_range(H, oH, win.stride_h, off_h);
+    for (std::int64_t j = 0; j < win.kernel_w; ++j) {
+      const std::int64_t off_w = j * win.dilation_w - win.pad_w;
+      const ValidRange rw = valid_range(W, oW, win.stride_w, off_w);
+      for (std::int64_t c = 0; c < C; ++c) {
         f(ColRow{.c = c,
-                 .index = (c * win.kernel_h + i) * win.kernel_w + j,
+                 .index = c * taps + i * win.kernel_w + j,
                  .off_h = off_h,
                  .off_w = off_w,
                  .rh = rh,
-                 .rw = valid_range(W, oW, win.stride_w, off_w)});
+                 .rw = rw});
       }
     }
   }
