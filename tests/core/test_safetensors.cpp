@@ -212,8 +212,8 @@ TEST_CASE("safetensors: a deeply nested shape is an IoError, not a stack overflo
   // The error message used to dump() the shape's JSON, which recurses once per level: a 2 MB
   // header nesting a million arrays crashed `normlab eval` with a segmentation fault.
   constexpr std::size_t kDepth = 1'000'000;
-  const std::string header = R"({"a":{"dtype":"F32","shape":)" + std::string(kDepth, '[') +
-                             std::string(kDepth, ']') + R"(,"data_offsets":[0,0]}})";
+  std::string header = R"({"a":{"dtype":"F32","shape":)";
+  header.append(kDepth, '[').append(kDepth, ']').append(R"(,"data_offsets":[0,0]}})");
   const std::vector<std::byte> bytes = file_bytes(header, "");
   CHECK_THROWS_AS(safetensors_from_bytes(bytes, "deep"), IoError);
   CHECK_THROWS_WITH(safetensors_from_bytes(bytes, "deep"),

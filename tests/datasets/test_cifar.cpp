@@ -339,8 +339,7 @@ TEST_CASE("a tar header's claimed size is not allocated before the bytes arrive"
                     Contains("test_batch.bin truncated") && Contains("8589934591"));
   // GNU base-256 near 2^64: the padding arithmetic used to wrap and std::vector threw
   // length_error, which is not a normlab::Error.
-  Bytes base256 = {0x80, 0, 0, 0};
-  base256.resize(12, 0xFF);
+  const Bytes base256 = {0x80, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
   write_bytes(dir / "b256.tar", tar_claiming("cifar-10-batches-bin/test_batch.bin", base256));
   CHECK_THROWS_AS(load_cifar(CifarKind::cifar10, dir / "b256.tar"), IoError);
   CHECK_THROWS_WITH(load_cifar(CifarKind::cifar10, dir / "b256.tar"),
