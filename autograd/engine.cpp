@@ -37,17 +37,18 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
   return {order.rbegin(), order.rend()};  // root first
 }
 
-// A node's gradient slot. The first gradient is taken as it is, even when another slot shares its
-// buffer (an add's backward returns dy for both inputs); a later one is added in place only when
-// the slot's buffer is its own, and into a fresh copy otherwise. So no shared buffer is written,
-// and the common case, a shared gradient that nothing is added to, costs no copy.
-void accumulate_node_grad(Tensor& slot, Tensor g) {
+// A node's gradient slot, always contiguous (the dy a node's backward reads). The first gradient is
+// taken as it is, even when another slot shares its buffer (an add's backward returns dy for both
+// inputs); a later one is added in place only when the slot's buffer is its own, and into a fresh
+// copy otherwise. So no shared buffer is written, and the common case, a shared gradient that
+// nothing is added to, costs no copy.
+void accumulate_node_grad(Tensor& slot, const Tensor& g) {
   if (!slot.defined()) {
-    slot = std::move(g);
+    slot = g.contiguous();
     return;
   }
-  if (!slot.is_contiguous() || !slot.owns_storage_alone()) {
-    slot = slot.contiguous().clone();
+  if (!slot.owns_storage_alone()) {
+    slot = slot.clone();
   }
   add_(slot, g);
 }
@@ -127,7 +128,7 @@ void run_backward(const Variable& root, const Tensor& grad_output, bool retain_g
                         node->name(), to_string(dxs[i].shape()), i, to_string(in.shape())));
       }
       if (in.grad_fn()) {
-        accumulate_node_grad(grads[in.grad_fn().get()], std::move(dxs[i]));
+        accumulate_node_grad(grads[in.grad_fn().get()], dxs[i]);
       } else {
         Tensor g = in.grad();
         Tensor gi = std::move(dxs[i]);
