@@ -9,9 +9,9 @@
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "autograd/ops/map_kernel.h"
 #include "autograd/ops/op_util.h"
 #include "core/error.h"
-#include "core/threads.h"
 
 namespace normlab {
 
@@ -27,40 +27,31 @@ Tensor map_unary(std::string_view op, const Tensor& x, Kernel&& kernel) {
 // forward:  y_i = x_i if x_i > 0 else a·x_i
 template <class T>
 void leaky_relu_forward(const T* x, T* y, std::int64_t n, T a) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = x[i] > T{0} ? x[i] : a * x[i];
-  }
+  map_elementwise(x, y, n, [a](T v) { return v > T{0} ? v : a * v; });
 }
 // backward: dx_i = dy_i if x_i > 0 else a·dy_i   (slope a at x = 0, as in PyTorch)
 template <class T>
 void leaky_relu_backward(const T* dy, const T* x, T* dx, std::int64_t n, T a) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    dx[i] = x[i] > T{0} ? dy[i] : a * dy[i];
-  }
+  map_elementwise(dy, x, dx, n, [a](T g, T v) { return v > T{0} ? g : a * g; });
 }
 
 // forward:  y_i = ½ x_i (1 + erf(x_i / √2))
 template <class T>
 void gelu_forward(const T* x, T* y, std::int64_t n) {
   const T inv_sqrt2 = static_cast<T>(1.0 / std::numbers::sqrt2);
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = T{0.5} * x[i] * (T{1} + std::erf(x[i] * inv_sqrt2));
-  }
+  map_elementwise(x, y, n,
+                  [inv_sqrt2](T v) { return T{0.5} * v * (T{1} + std::erf(v * inv_sqrt2)); });
 }
 // backward: dx_i = dy_i · (Φ(x_i) + x_i·φ(x_i)),  Φ(x) = ½(1 + erf(x/√2)),  φ(x) = e^(−x²/2)/√(2π)
 template <class T>
 void gelu_backward(const T* dy, const T* x, T* dx, std::int64_t n) {
   const T inv_sqrt2 = static_cast<T>(1.0 / std::numbers::sqrt2);
   const T inv_sqrt_2pi = static_cast<T>(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const T cdf = T{0.5} * (T{1} + std::erf(x[i] * inv_sqrt2));
-    const T pdf = inv_sqrt_2pi * std::exp(T{-0.5} * x[i] * x[i]);
-    dx[i] = dy[i] * (cdf + x[i] * pdf);
-  }
+  map_elementwise(dy, x, dx, n, [inv_sqrt2, inv_sqrt_2pi](T g, T v) {
+    const T cdf = T{0.5} * (T{1} + std::erf(v * inv_sqrt2));
+    const T pdf = inv_sqrt_2pi * std::exp(T{-0.5} * v * v);
+    return g * (cdf + v * pdf);
+  });
 }
 
 struct LeakyReluNode final : Node {

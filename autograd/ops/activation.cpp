@@ -3,9 +3,9 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "autograd/ops/map_kernel.h"
 #include "autograd/ops/op_util.h"
 #include "autograd/ops/unary.h"
-#include "core/threads.h"
 
 namespace normlab {
 
@@ -14,59 +14,42 @@ namespace {
 // forward:  y_i = max(x_i, 0)                     (NaN propagates, as in PyTorch)
 template <class T>
 void relu_forward(const T* x, T* y, std::int64_t n) {
-#pragma omp parallel for simd if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = T{0} > x[i] ? T{0} : x[i];  // NaN stays NaN; the form a vector max instruction takes
-  }
+  // NaN stays NaN; the form a vector max instruction takes
+  map_elementwise(x, y, n, [](T v) { return T{0} > v ? T{0} : v; });
 }
 // backward: dx_i = dy_i · [y_i > 0]               (gradient 0 at x = 0, as in PyTorch)
 template <class T>
 void relu_backward(const T* dy, const T* y, T* dx, std::int64_t n) {
-#pragma omp parallel for simd if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const T g = dy[i];  // loaded unconditionally, so the select vectorizes
-    dx[i] = y[i] > T{0} ? g : T{0};
-  }
+  map_elementwise(dy, y, dx, n, [](T g, T v) { return v > T{0} ? g : T{0}; });
 }
 
 // forward:  y_i = 1 / (1 + e^(−x_i)), evaluated as e^x / (1 + e^x) for x < 0 so that no
 //           intermediate overflows
 template <class T>
 void sigmoid_forward(const T* x, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (x[i] >= T{0}) {
-      y[i] = T{1} / (T{1} + std::exp(-x[i]));
-    } else {
-      const T e = std::exp(x[i]);
-      y[i] = e / (T{1} + e);
+  map_elementwise(x, y, n, [](T v) {
+    if (v >= T{0}) {
+      return T{1} / (T{1} + std::exp(-v));
     }
-  }
+    const T e = std::exp(v);
+    return e / (T{1} + e);
+  });
 }
 // backward: dx_i = dy_i · y_i · (1 − y_i)
 template <class T>
 void sigmoid_backward(const T* dy, const T* y, T* dx, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    dx[i] = dy[i] * y[i] * (T{1} - y[i]);
-  }
+  map_elementwise(dy, y, dx, n, [](T g, T v) { return g * v * (T{1} - v); });
 }
 
 // forward:  y_i = tanh(x_i)
 template <class T>
 void tanh_forward(const T* x, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = std::tanh(x[i]);
-  }
+  map_elementwise(x, y, n, [](T v) { return std::tanh(v); });
 }
 // backward: dx_i = dy_i · (1 − y_i²)
 template <class T>
 void tanh_backward(const T* dy, const T* y, T* dx, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    dx[i] = dy[i] * (T{1} - y[i] * y[i]);
-  }
+  map_elementwise(dy, y, dx, n, [](T g, T v) { return g * (T{1} - v * v); });
 }
 
 struct ReluNode final : Node {

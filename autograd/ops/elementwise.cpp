@@ -10,8 +10,8 @@
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "autograd/ops/broadcast.h"
+#include "autograd/ops/map_kernel.h"
 #include "autograd/ops/op_util.h"
-#include "autograd/ops/product_kernel.h"
 #include "autograd/ops/unary.h"
 #include "core/error.h"
 #include "core/threads.h"
@@ -23,20 +23,14 @@ namespace {
 // forward:  y_i = a_i + b_i
 template <class T>
 void add_forward(const T* a, const T* b, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = a[i] + b[i];
-  }
+  map_elementwise(a, b, y, n, [](T u, T v) { return u + v; });
 }
 // backward: da = dy, db = dy            (identity; only the broadcast reduction remains)
 
 // forward:  y_i = a_i − b_i
 template <class T>
 void sub_forward(const T* a, const T* b, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = a[i] - b[i];
-  }
+  map_elementwise(a, b, y, n, [](T u, T v) { return u - v; });
 }
 // backward: da = dy, db = −dy          (neg's backward; then the broadcast reduction)
 
@@ -55,23 +49,17 @@ void mul_backward(const T* dy, const T* a, const T* b, T* da, T* db, std::int64_
 // forward:  y_i = a_i / b_i
 template <class T>
 void div_forward(const T* a, const T* b, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = a[i] / b[i];
-  }
+  map_elementwise(a, b, y, n, [](T u, T v) { return u / v; });
 }
 // backward: da_i = dy_i / b_i,  db_i = −dy_i · a_i / b_i²   (da or db null: not requested)
 template <class T>
 void div_backward(const T* dy, const T* a, const T* b, T* da, T* db, std::int64_t n) {
   if (da != nullptr) {
-#pragma omp parallel for if (n > kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i) {
-      da[i] = dy[i] / b[i];
-    }
+    map_elementwise(dy, b, da, n, [](T g, T v) { return g / v; });
   }
   if (db != nullptr) {
-#pragma omp parallel for if (n > kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i) {
+#pragma omp parallel for simd if (parallel : n > kParallelGrain)
+    for (std::int64_t i = 0; i < n; ++i) {  // three operands: the one loop map_elementwise lacks
       db[i] = -dy[i] * a[i] / (b[i] * b[i]);
     }
   }
@@ -81,10 +69,7 @@ void div_backward(const T* dy, const T* a, const T* b, T* da, T* db, std::int64_
 // backward: dx_i = α · dy_i
 template <class T>
 void affine_scalar_forward(const T* x, T alpha, T beta, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = alpha * x[i] + beta;
-  }
+  map_elementwise(x, y, n, [alpha, beta](T v) { return alpha * v + beta; });
 }
 
 // Checks dtypes and shapes, densifies both operands to the broadcast shape, runs kernel(a, b, y,

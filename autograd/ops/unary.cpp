@@ -6,9 +6,8 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "autograd/ops/map_kernel.h"
 #include "autograd/ops/op_util.h"
-#include "autograd/ops/product_kernel.h"
-#include "core/threads.h"
 
 namespace normlab {
 
@@ -17,63 +16,42 @@ namespace {
 // forward:  y_i = −x_i;   backward: dx_i = −dy_i (the same kernel)
 template <class T>
 void neg_forward(const T* x, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = -x[i];
-  }
+  map_elementwise(x, y, n, [](T v) { return -v; });
 }
 
 // forward:  y_i = exp(x_i)
 template <class T>
 void exp_forward(const T* x, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = std::exp(x[i]);
-  }
+  map_elementwise(x, y, n, [](T v) { return std::exp(v); });
 }
 // backward: dx_i = dy_i · y_i     reads the saved output (multiply_elementwise)
 
 // forward:  y_i = ln(x_i)
 template <class T>
 void log_forward(const T* x, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = std::log(x[i]);
-  }
+  map_elementwise(x, y, n, [](T v) { return std::log(v); });
 }
 // backward: dx_i = dy_i / x_i                     reads the input
 template <class T>
 void log_backward(const T* dy, const T* x, T* dx, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    dx[i] = dy[i] / x[i];
-  }
+  map_elementwise(dy, x, dx, n, [](T g, T v) { return g / v; });
 }
 
 // forward:  y_i = √x_i
 template <class T>
 void sqrt_forward(const T* x, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = std::sqrt(x[i]);
-  }
+  map_elementwise(x, y, n, [](T v) { return std::sqrt(v); });
 }
 // backward: dx_i = dy_i / (2 y_i)                 reads the saved output
 template <class T>
 void sqrt_backward(const T* dy, const T* y, T* dx, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    dx[i] = dy[i] / (T{2} * y[i]);
-  }
+  map_elementwise(dy, y, dx, n, [](T g, T v) { return g / (T{2} * v); });
 }
 
 // forward:  y_i = x_iᵖ
 template <class T>
 void pow_forward(const T* x, T p, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = std::pow(x[i], p);
-  }
+  map_elementwise(x, y, n, [p](T v) { return std::pow(v, p); });
 }
 // backward: dx_i = dy_i · p · x_iᵖ⁻¹;  p = 0 gives dx = 0 exactly (no 0·∞ at x = 0, as PyTorch)
 template <class T>
@@ -84,28 +62,21 @@ void pow_backward(const T* dy, const T* x, T p, T* dx, std::int64_t n) {
     }
     return;
   }
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    dx[i] = dy[i] * p * std::pow(x[i], p - T{1});
-  }
+  map_elementwise(dy, x, dx, n, [p](T g, T v) { return g * p * std::pow(v, p - T{1}); });
 }
 
 // forward:  y_i = |x_i|
 template <class T>
 void abs_forward(const T* x, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = std::abs(x[i]);
-  }
+  map_elementwise(x, y, n, [](T v) { return std::abs(v); });
 }
 // backward: dx_i = dy_i · sign(x_i), with sign(0) = 0 (PyTorch's subgradient)
 template <class T>
 void abs_backward(const T* dy, const T* x, T* dx, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const T sign = x[i] > T{0} ? T{1} : (x[i] < T{0} ? T{-1} : T{0});
-    dx[i] = dy[i] * sign;
-  }
+  map_elementwise(dy, x, dx, n, [](T g, T v) {
+    const T sign = v > T{0} ? T{1} : (v < T{0} ? T{-1} : T{0});
+    return g * sign;
+  });
 }
 
 struct NegNode final : Node {

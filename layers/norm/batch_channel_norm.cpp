@@ -5,8 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include "core/error.h"
 #include "layers/norm/group_norm.h"
 #include "layers/norm/set_norm.h"
@@ -25,13 +23,6 @@ Shape checked_estimated_batch_norm_params(std::int64_t channels, double eps) {
   }
   check_eps("estimated_batch_norm", eps);
   return {channels};
-}
-
-// γ's shape (G), once G divides C and eps is valid.
-Shape checked_channel_norm_params(std::int64_t channels, std::int64_t groups, double eps) {
-  check_groups_divide("channel_norm", channels, groups);
-  check_eps("channel_norm", eps);
-  return {groups};
 }
 
 }  // namespace
@@ -79,24 +70,9 @@ SetLayout group_affine_layout(const Shape& s, std::int64_t G) {
 
 }  // namespace
 
-// forward, eq. BCN3–BCN5, x (N, C, HW) normalized over the sets (1, N·G, (C/G)·HW) of GroupNorm
-// with a per-group affine (parameter of set (n, g) is g):
+// forward, eq. BCN3–BCN5: group_norm with GroupAffine::per_group (group_norm.cpp), x (N, C, HW)
+// normalized over GroupNorm's sets (1, N·G, (C/G)·HW), the parameter of set (n, g) is g:
 //   x̂ = (x − μ_ng)·rstd_ng,  y = γ_g·x̂ + β_g
-// The family's fused kernels (set_norm_kernels.h).
-Variable channel_norm(const Variable& x, std::int64_t G, const Variable& weight,
-                      const Variable& bias, double eps) {
-  constexpr std::string_view kOp = "channel_norm";
-  check_rank(kOp, x.data(), kChannelsFirstRank);
-  check_eps(kOp, eps);
-  const SetLayout groups = group_norm_layout(x.shape(), G);
-  const AffineLayout per_group{.kind = AffineLayout::Kind::per_run,
-                               .period = G,
-                               .stride = 1,
-                               .run = std::max<std::int64_t>(groups.inner, 1),
-                               .numel = G};
-  return set_norm(kOp, x, {.sets = groups, .affine = per_group}, weight, bias, eps);
-}
-
 // backward, eq. BCN6–BCN9, given dy and x:
 //   step 1  dβ_g = Σ_{n, c∈g, hw} dy      dγ_g = Σ_{n, c∈g, hw} dy·x̂   (per group, eq. BCN6, BCN7)
 //   step 2  g    = γ_g·dy                                           (∂L/∂x̂, eq. BCN8)
@@ -112,22 +88,9 @@ NormGrads channel_norm_backward_reference(const Tensor& x, const Tensor& dy, std
   return grads;
 }
 
-ChannelNorm::ChannelNorm(std::int64_t channels, std::int64_t groups,
-                         const ChannelNormOptions& options)
-    : AffineNorm(checked_channel_norm_params(channels, groups, options.eps), options.dtype,
-                 options.affine),
-      channels_(channels),
-      groups_(groups),
-      options_(options) {}
-
-Variable ChannelNorm::normalize(const Variable& x, const Variable& weight, const Variable& bias) {
-  check_channels("channel_norm", x.data(), kChannelsFirstRank, channels_);
-  return channel_norm(x, groups_, weight, bias, options_.eps);
-}
-
 std::string ChannelNorm::extra_repr() const {
-  return fmt::format("{}, {}, eps={}, affine={}", channels_, groups_, options_.eps,
-                     options_.affine ? "True" : "False");
+  return fmt::format("{}, {}, eps={}, affine={}", num_channels(), num_groups(), options().eps,
+                     options().affine ? "True" : "False");
 }
 
 // ---- batch-channel norm ----

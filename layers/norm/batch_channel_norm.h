@@ -51,31 +51,23 @@ class EstimatedBatchNorm final : public AffineNorm {
 // GroupNorm's options: the same sets, only the affine's layout differs.
 using ChannelNormOptions = GroupNormOptions;
 
-// y = γ_g·x̂ + β_g with x̂ normalized over each (sample, group) as in GroupNorm (eq. BCN3, BCN4)
-// and the affine per group g (eq. BCN5); backward eq. BCN6–BCN9. weight and bias: (G) or undefined.
-Variable channel_norm(const Variable& x, std::int64_t groups, const Variable& weight,
-                      const Variable& bias, double eps);
-
-// The backward of channel_norm written out step by step (eq. BCN6–BCN9) with the readable
-// primitives of norm_core.h; the tests hold the fused kernels against it.
+// The op of ChannelNorm is group_norm(x, G, γ, β, ε, GroupAffine::per_group): y = γ_g·x̂ + β_g with
+// x̂ normalized over each (sample, group) as in GroupNorm (eq. BCN3, BCN4) and the affine per group
+// g (eq. BCN5). Its backward, eq. BCN6–BCN9, written out step by step with the readable primitives
+// of norm_core.h; the tests hold the fused kernels against it.
 NormGrads channel_norm_backward_reference(const Tensor& x, const Tensor& dy, std::int64_t G,
                                           const Tensor& gamma, double eps);
 
-// γ, β (G): AffineNorm.
-class ChannelNorm final : public AffineNorm {
+// γ, β (G): GroupedNorm with the per-group affine.
+class ChannelNorm final : public GroupedNorm {
  public:
   // labml's argument order: ChannelNorm(channels, groups). ShapeError unless groups divides
   // channels.
-  ChannelNorm(std::int64_t channels, std::int64_t groups, const ChannelNormOptions& options = {});
+  ChannelNorm(std::int64_t channels, std::int64_t groups, const ChannelNormOptions& options = {})
+      : GroupedNorm(groups, channels, GroupAffine::per_group, options) {}
 
   std::string type_name() const override { return "ChannelNorm"; }
-  std::string extra_repr() const override;
-
- private:
-  Variable normalize(const Variable& x, const Variable& weight, const Variable& bias) override;
-
-  std::int64_t channels_, groups_;
-  ChannelNormOptions options_;
+  std::string extra_repr() const override;  // "6, 2, eps=1e-05, affine=True": channels, groups
 };
 
 // ---- batch-channel norm ----

@@ -26,7 +26,7 @@ TEST_CASE("batch_channel_norm channel norm backward matches central differences"
   randomize(cn.weight(), rng);
   randomize(cn.bias(), rng, 0.0);
   auto f = [&, groups = G](const std::vector<Variable>& in) {
-    return channel_norm(in[0], groups, in[1], in[2], 1e-5);
+    return group_norm(in[0], groups, in[1], in[2], 1e-5, GroupAffine::per_group);
   };
   const GradcheckReport r =
       gradcheck(f, {randn_leaf({N, C, HW}, rng, 2.0, 1.5), cn.weight(), cn.bias()}, tight());

@@ -60,7 +60,9 @@ std::vector<NormUnderTest> norms_under_test() {
       {"batch_channel_norm channel norm",
        s,
        {1, N * 2, 2 * HW},
-       [](const Variable& x) { return channel_norm(x, 2, {}, {}, kTinyEps); }},
+       [](const Variable& x) {
+         return group_norm(x, 2, {}, {}, kTinyEps, GroupAffine::per_group);
+       }},
       {"weight_standardization",
        {5, 2, 3, 3},
        {1, 5, 18},

@@ -130,7 +130,7 @@ std::vector<Case> cases() {
        {2, 6, 3, 3},
        {3},
        [](const Variable& x, const Variable& w, const Variable& b) {
-         return channel_norm(x, 3, w, b, kEps);
+         return group_norm(x, 3, w, b, kEps, GroupAffine::per_group);
        },
        [](const Tensor& x, const Tensor& dy, const Tensor& g) {
          return channel_norm_backward_reference(x, dy, 3, g, kEps);
