@@ -220,7 +220,7 @@ void flip_transpose_weight(const T* w, const ConvGeometry& g, T* wt) {
 
 // backward, per block of B images and group gr (each output optional, nullptr = not needed),
 // with dY (Og, B·L) the block's dy side by side:
-//   step 1  dW_gr += dY · colᵀ (B·L, K)                           (per-thread partial sums)
+//   step 1  dW_gr += dY · colᵀ (B·L, K)          (per-thread partial sums, thread 0's in dW)
 //   step 2  stride 1: dX_gr (Cg, B·H·W) = Wt_gr (Cg, Og·kH·kW) · im2col(dy) (see above);
 //           otherwise dcol = W_grᵀ (K, Og) · dY;  dx[n, gr] = col2im(dcol[:, b·L : (b+1)·L])
 //   step 3  db_o   = Σ_n Σ_l dy[n][o][l]                          (double accumulators)
@@ -241,16 +241,19 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   if (transposed) {
     flip_transpose_weight(w, g, wt.data());
   }
-  const Scratch<T> dys(direct ? 0 : slots * g.Og * BL);
-  std::vector<T> dw_part(g.parallel && dw != nullptr ? sz(slots * OK) : 0, T{0});
+  // dY side by side is read by dW's GEMM and by the strided dx; the transposed dx reads dy itself
+  const bool gather_dy = !direct && (dw != nullptr || !transposed);
+  const Scratch<T> dys(gather_dy ? slots * g.Og * BL : 0);
+  // thread 0 sums into dw itself, every other thread into its own zeroed partial dW
+  std::vector<T> dw_part(g.parallel && dw != nullptr ? sz((slots - 1) * OK) : 0, T{0});
 #pragma omp parallel for if (g.parallel) schedule(static)
   for (std::int64_t k = 0; k < num_blocks(g); ++k) {
     const Block blk = block_of(g, k);
     const auto t = sz(omp_get_thread_num());
-    T* dw_t = g.parallel && dw != nullptr ? dw_part.data() + t * sz(OK) : dw;
+    T* dw_t = g.parallel && dw != nullptr && t > 0 ? dw_part.data() + (t - 1) * sz(OK) : dw;
     for (std::int64_t gr = 0; gr < g.G; ++gr) {
       const T* dyp = dy + (blk.n0 * g.O + gr * g.Og) * g.L;
-      if (!direct) {  // gather the block's dy side by side
+      if (gather_dy) {  // gather the block's dy side by side
         T* dyb = dys.data() + t * sz(g.Og * BL);
         for (std::int64_t i = 0; i < blk.nb; ++i) {
           for (std::int64_t o = 0; o < g.Og; ++o) {
@@ -297,9 +300,11 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
       }
     }
   }
-  for (int s = 0; g.parallel && dw != nullptr && s < slots; ++s) {
+  for (int s = 1; g.parallel && dw != nullptr && s < slots; ++s) {
+    const T* part = dw_part.data() + sz(s - 1) * sz(OK);
+#pragma omp simd
     for (std::int64_t i = 0; i < OK; ++i) {
-      dw[i] += dw_part[sz(s) * sz(OK) + sz(i)];
+      dw[i] += part[i];
     }
   }
   if (db == nullptr) {

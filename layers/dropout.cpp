@@ -6,8 +6,8 @@
 #include <cmath>
 
 #include "autograd/node.h"
+#include "autograd/ops/map_kernel.h"
 #include "core/error.h"
-#include "core/threads.h"
 
 namespace normlab {
 
@@ -33,20 +33,12 @@ Tensor draw_mask(const Shape& shape, DType dtype, double p, Rng& rng) {
   return mask;
 }
 
-// y_i = a_i · m_i
-template <class T>
-void mul_mask(const T* a, const T* m, T* y, std::int64_t n) {
-#pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = a[i] * m[i];
-  }
-}
-
 Tensor apply_mask(const Tensor& a, const Tensor& mask) {
   const Tensor ac = a.contiguous();
   Tensor y = Tensor::empty(a.shape(), a.dtype());
   visit_float(a.dtype(), "dropout", [&]<class T>() {
-    mul_mask(ac.data<T>().data(), mask.data<T>().data(), y.data<T>().data(), y.numel());
+    multiply_elementwise(ac.data<T>().data(), mask.data<T>().data(), y.data<T>().data(),
+                         y.numel());  // y_i = a_i · m_i
   });
   return y;
 }

@@ -29,7 +29,7 @@ struct AdamScalars {
 template <class T>
 void adam_update(T* theta, const T* grad, T* m, T* v, T* vmax, std::int64_t n,
                  const AdamScalars<T>& s) {
-#pragma omp parallel for if (n > kParallelGrain)
+#pragma omp parallel for simd if (parallel : n > kParallelGrain)
   for (std::int64_t i = 0; i < n; ++i) {
     // step 1: weight decay, decoupled (AdamW) or as L2 in the gradient (Adam)
     theta[i] = theta[i] * s.decay_factor;

@@ -16,7 +16,7 @@ namespace {
 template <class T>
 void sgd_update(T* theta, const T* grad, T* buf, std::int64_t n, T lr, T lambda, T mu,
                 T one_minus_tau, bool nesterov, bool first) {
-#pragma omp parallel for if (n > kParallelGrain)
+#pragma omp parallel for simd if (parallel : n > kParallelGrain)
   for (std::int64_t i = 0; i < n; ++i) {
     T g = grad[i];
     if (lambda != T{0}) {
