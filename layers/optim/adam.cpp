@@ -25,10 +25,12 @@ struct AdamScalars {
 
 // One Adam/AdamW step on n elements (formulas in adam.h), in torch's order of operations:
 //   addcmul  v + ((1 − β2)·g)·g        addcdiv  θ + (−step_size·m) / denom
-// theta, grad, m, v: (n); vmax: (n) or null without AMSGrad.
-template <class T>
+// theta, grad, m, v: (n); vmax: (n) with AMSGrad (kAmsgrad, fixed at compile time so that the
+// loop has no branch and vectorizes), else unused.
+template <bool kAmsgrad, class T>
 void adam_update(T* theta, const T* grad, T* m, T* v, T* vmax, std::int64_t n,
-                 const AdamScalars<T>& s) {
+                 const AdamScalars<T>& scalars) {
+  const AdamScalars<T> s = scalars;  // a local copy: its loads leave the loop
 #pragma omp parallel for simd if (parallel : n > kParallelGrain)
   for (std::int64_t i = 0; i < n; ++i) {
     // step 1: weight decay, decoupled (AdamW) or as L2 in the gradient (Adam)
@@ -39,7 +41,7 @@ void adam_update(T* theta, const T* grad, T* m, T* v, T* vmax, std::int64_t n,
     v[i] = v[i] * s.beta2 + s.one_minus_beta2 * g * g;
     // step 3: bias-corrected update, with AMSGrad's running maximum of v
     T vhat = v[i];
-    if (vmax != nullptr) {
+    if constexpr (kAmsgrad) {
       vmax[i] = std::max(vmax[i], v[i]);
       vhat = vmax[i];
     }
@@ -111,8 +113,11 @@ void AdamFamily::step() {
           .neg_step_size = static_cast<T>(-(lr() / bc1)),
       };
       T* vmax = options_.amsgrad ? st["max_exp_avg_sq"].data<T>().data() : nullptr;
-      adam_update<T>(theta.data<T>().data(), grad.data<T>().data(), st["exp_avg"].data<T>().data(),
-                     st["exp_avg_sq"].data<T>().data(), vmax, theta.numel(), s);
+      (vmax != nullptr ? adam_update<true, T>
+                       : adam_update<false, T>)(theta.data<T>().data(), grad.data<T>().data(),
+                                                st["exp_avg"].data<T>().data(),
+                                                st["exp_avg_sq"].data<T>().data(), vmax,
+                                                theta.numel(), s);
     });
   }
 }

@@ -2,12 +2,34 @@
 
 #include <fmt/format.h>
 
+#include "autograd/ops/map_kernel.h"
 #include "core/error.h"
 #include "core/threads.h"
 
 namespace normlab {
 
 namespace {
+
+// g + λ·θ, the gradient with L2 weight decay; g itself when λ = 0 (as torch, which skips the add)
+template <class T>
+T decayed(T g, T theta, T lambda) {
+  return lambda != T{0} ? g + lambda * theta : g;
+}
+
+// The momentum step with `first` and `nesterov` fixed at compile time, so that the loop has no
+// branch and vectorizes: b = g (first) or μ·b + (1 − τ)·g;  d = g + μ·b (Nesterov) or b;  θ −= lr·d
+template <bool kFirst, bool kNesterov, class T>
+void sgd_momentum_update(T* theta, const T* grad, T* buf, std::int64_t n, T lr, T lambda, T mu,
+                         T one_minus_tau) {
+#pragma omp parallel for simd if (parallel : n > kParallelGrain)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T g = decayed(grad[i], theta[i], lambda);
+    const T b = kFirst ? g : buf[i] * mu + one_minus_tau * g;
+    buf[i] = b;
+    const T d = kNesterov ? g + mu * b : b;
+    theta[i] = theta[i] + (-lr) * d;
+  }
+}
 
 // One SGD step on n elements, every scalar rounded to T as torch does for a T tensor.
 //   g = dθ + λ·θ;  b = g (first) or μ·b + (1 − τ)·g;  d = g + μ·b (Nesterov) or b;  θ −= lr·d
@@ -16,18 +38,17 @@ namespace {
 template <class T>
 void sgd_update(T* theta, const T* grad, T* buf, std::int64_t n, T lr, T lambda, T mu,
                 T one_minus_tau, bool nesterov, bool first) {
-#pragma omp parallel for simd if (parallel : n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) {
-    T g = grad[i];
-    if (lambda != T{0}) {
-      g = g + lambda * theta[i];
-    }
-    T d = g;
-    if (buf != nullptr) {
-      buf[i] = first ? g : buf[i] * mu + one_minus_tau * g;
-      d = nesterov ? g + mu * buf[i] : buf[i];
-    }
-    theta[i] = theta[i] + (-lr) * d;
+  if (buf == nullptr) {  // no momentum: d = g
+    map_elementwise(grad, theta, theta, n,
+                    [lr, lambda](T g, T th) { return th + (-lr) * decayed(g, th, lambda); });
+  } else if (first) {
+    (nesterov
+         ? sgd_momentum_update<true, true, T>
+         : sgd_momentum_update<true, false, T>)(theta, grad, buf, n, lr, lambda, mu, one_minus_tau);
+  } else {
+    (nesterov ? sgd_momentum_update<false, true, T>
+              : sgd_momentum_update<false, false, T>)(theta, grad, buf, n, lr, lambda, mu,
+                                                      one_minus_tau);
   }
 }
 
