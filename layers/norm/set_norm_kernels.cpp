@@ -95,28 +95,38 @@ template <class T>
   }
 }
 
-// y_d = (x_d − μ)·rstd·γ_d + β_d over one row; the branches stay outside the loops so that each
-// loop vectorizes.
+// y_d = (x_d − μ)·rstd·γ_d + β_d over one row, with γ (kGamma) and β (kBeta) each present or
+// not: fixed at compile time, so that each variant's loop has no branch and vectorizes.
+template <bool kGamma, bool kBeta, class T>
+[[gnu::always_inline]] inline void normalize_positions_with(const T* x, std::int64_t n, double mu,
+                                                            double rs, const T* gamma,
+                                                            const T* beta, T* y) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) {
+    double v = (static_cast<double>(x[i]) - mu) * rs;
+    if constexpr (kGamma) {
+      v = v * static_cast<double>(gamma[i]);
+    }
+    if constexpr (kBeta) {
+      v = v + static_cast<double>(beta[i]);
+    }
+    y[i] = static_cast<T>(v);
+  }
+}
+
+// The variant of normalize_positions_with for the γ and β at hand (RMSNorm has γ and no β).
 template <class T>
 [[gnu::always_inline]] inline void normalize_positions(const T* x, std::int64_t n, double mu,
                                                        double rs, const T* gamma, const T* beta,
                                                        T* y) {
-  if (gamma == nullptr || beta == nullptr) {
-    if (gamma != nullptr || beta != nullptr) {  // one of the two: the general, slower loop
-      for (std::int64_t i = 0; i < n; ++i) {
-        const double g = gamma != nullptr ? static_cast<double>(gamma[i]) : 1.0;
-        const double b = beta != nullptr ? static_cast<double>(beta[i]) : 0.0;
-        y[i] = static_cast<T>((static_cast<double>(x[i]) - mu) * rs * g + b);
-      }
-      return;
-    }
-    normalize_run(x, n, mu, rs, 0.0, y);
-    return;
-  }
-#pragma omp simd
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = static_cast<T>((static_cast<double>(x[i]) - mu) * rs * static_cast<double>(gamma[i]) +
-                          static_cast<double>(beta[i]));
+  if (gamma != nullptr && beta != nullptr) {
+    normalize_positions_with<true, true>(x, n, mu, rs, gamma, beta, y);
+  } else if (gamma != nullptr) {
+    normalize_positions_with<true, false>(x, n, mu, rs, gamma, beta, y);
+  } else if (beta != nullptr) {
+    normalize_positions_with<false, true>(x, n, mu, rs, gamma, beta, y);
+  } else {
+    normalize_positions_with<false, false>(x, n, mu, rs, gamma, beta, y);
   }
 }
 
