@@ -1,6 +1,7 @@
 // layers/max_pool2d.cpp: 2-D max pooling with saved argmax (formulas in layers/pooling.h).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -32,14 +33,15 @@ template <class T>
   return v > best || (v != v && best == best);  // NOLINT(misc-redundant-expression): NaN tests
 }
 
-// One row of outputs of the 2×2 window: the four candidates in row-major window order, each
-// taken with a select, with no window bounds or padding to test.
-template <class T>
-[[gnu::always_inline]] inline void max_pool2d_row_2x2(const T* top, const T* bottom,
-                                                      std::int64_t oW, std::int64_t top_index,
-                                                      std::int64_t W, T* y, std::int64_t* idx) {
+// Outputs [ow0, ow0 + kLanes) of one row of the 2×2 window: the four candidates in row-major window
+// order, each taken with a select, with no window bounds or padding to test. kLanes is fixed at
+// compile time, so the loop is kLanes wide with no scalar remainder.
+template <std::int64_t kLanes, class T>
+[[gnu::always_inline]] inline void max_pool2d_outputs_2x2(const T* top, const T* bottom,
+                                                          std::int64_t ow0, std::int64_t top_index,
+                                                          std::int64_t W, T* y, std::int64_t* idx) {
 #pragma omp simd
-  for (std::int64_t ow = 0; ow < oW; ++ow) {
+  for (std::int64_t ow = ow0; ow < ow0 + kLanes; ++ow) {
     const std::int64_t w = 2 * ow;
     const T c1 = top[w + 1], c2 = bottom[w], c3 = bottom[w + 1];
     T best = top[w];
@@ -55,6 +57,35 @@ template <class T>
     arg = t3 ? top_index + W + w + 1 : arg;
     y[ow] = best;
     idx[ow] = arg;
+  }
+}
+
+// One row of oW outputs in chunks of kLanes (oW >= kLanes); the last chunk ends at oW and may
+// overlap the one before it, which rewrites the same values. The maps of models/ pool rows of 16,
+// 14, 8, 7 and 4 outputs: a plain vector loop would run most of them in its scalar, branching
+// remainder.
+template <std::int64_t kLanes, class T>
+[[gnu::always_inline]] inline void max_pool2d_row_in_chunks(const T* top, const T* bottom,
+                                                            std::int64_t oW, std::int64_t top_index,
+                                                            std::int64_t W, T* y,
+                                                            std::int64_t* idx) {
+  for (std::int64_t ow0 = 0; ow0 < oW; ow0 += kLanes) {
+    max_pool2d_outputs_2x2<kLanes>(top, bottom, std::min(ow0, oW - kLanes), top_index, W, y, idx);
+  }
+}
+
+template <class T>
+[[gnu::always_inline]] inline void max_pool2d_row_2x2(const T* top, const T* bottom,
+                                                      std::int64_t oW, std::int64_t top_index,
+                                                      std::int64_t W, T* y, std::int64_t* idx) {
+  if (oW >= 16) {
+    max_pool2d_row_in_chunks<16>(top, bottom, oW, top_index, W, y, idx);
+  } else if (oW >= 8) {
+    max_pool2d_row_in_chunks<8>(top, bottom, oW, top_index, W, y, idx);
+  } else if (oW >= 4) {
+    max_pool2d_row_in_chunks<4>(top, bottom, oW, top_index, W, y, idx);
+  } else {
+    max_pool2d_row_in_chunks<1>(top, bottom, oW, top_index, W, y, idx);
   }
 }
 

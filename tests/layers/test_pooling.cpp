@@ -1,7 +1,9 @@
 // MaxPool2d, AvgPool2d (both count_include_pad), GlobalAvgPool2d: float64 gradcheck over several
 // geometries, hand-computed values (ties: the first maximum wins), and errors.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/error.h"
 #include "layers/pooling.h"
@@ -83,6 +85,53 @@ TEST_CASE("max_pool2d by hand: first maximum wins ties, -inf and NaN", "[max_poo
   const Tensor yz = max_pool2d_forward(z, 2);
   REQUIRE(yz.get({0, 0, 0, 0}) == -inf);
   REQUIRE(std::isnan(yz.get({0, 0, 0, 1})));  // NaN propagates, as in PyTorch
+}
+
+TEST_CASE("max_pool2d 2x2: every row width equals a naive loop, ties and NaN included",
+          "[max_pool2d]") {
+  // The 2×2 kernel runs a row in chunks of 16, 8, 4 or 1 outputs, the last chunk overlapping the
+  // one before it; widths 1 to 21 cover every chunk size and overlap. Values from {0, 1, 2} make
+  // ties in most windows, and a few NaNs must win their window.
+  const DType dtype = GENERATE(DType::f32, DType::f64);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (std::int64_t oW = 1; oW <= 21; ++oW) {
+    CAPTURE(oW, dtype_name(dtype));
+    const std::int64_t H = 4, W = 2 * oW, oH = 2, planes = 2;
+    Rng rng(static_cast<std::uint64_t>(oW));
+    std::vector<double> v(static_cast<std::size_t>(planes * H * W));
+    for (double& e : v) {
+      e = rng.bernoulli(0.03) ? nan : static_cast<double>(rng.randint(3));
+    }
+    const Variable x(Tensor::from_vector({1, planes, H, W}, v, dtype), true);
+    const Variable y = max_pool2d(x, 2);
+    std::vector<double> dy(static_cast<std::size_t>(planes * oH * oW));
+    for (std::size_t i = 0; i < dy.size(); ++i) {
+      dy[i] = static_cast<double>(i + 1);
+    }
+    y.backward(Tensor::from_vector({1, planes, oH, oW}, dy, dtype));
+    std::vector<double> want_dx(v.size(), 0.0);
+    for (std::int64_t p = 0; p < planes; ++p) {
+      for (std::int64_t oh = 0; oh < oH; ++oh) {
+        for (std::int64_t ow = 0; ow < oW; ++ow) {
+          std::int64_t arg = -1;  // the first maximum in row-major window order, or the first NaN
+          for (const std::int64_t k : {0, 1, 2, 3}) {
+            const std::int64_t at = (p * H + 2 * oh + k / 2) * W + 2 * ow + k % 2;
+            const double e = v[static_cast<std::size_t>(at)];
+            const double best = arg < 0 ? 0.0 : v[static_cast<std::size_t>(arg)];
+            if (arg < 0 || e > best || (std::isnan(e) && !std::isnan(best))) {
+              arg = at;
+            }
+          }
+          const double got = y.data().get({0, p, oh, ow});
+          const double want = v[static_cast<std::size_t>(arg)];
+          REQUIRE((got == want || (std::isnan(got) && std::isnan(want))));
+          want_dx[static_cast<std::size_t>(arg)] +=
+              dy[static_cast<std::size_t>((p * oH + oh) * oW + ow)];
+        }
+      }
+    }
+    REQUIRE(max_abs_diff(x.grad(), Tensor::from_vector({1, planes, H, W}, want_dx, dtype)) == 0.0);
+  }
 }
 
 TEST_CASE("avg_pool2d by hand: count_include_pad changes the border divisor", "[avg_pool2d]") {
