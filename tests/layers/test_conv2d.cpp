@@ -29,7 +29,9 @@ TEST_CASE("conv2d backward matches central differences", "[conv2d][gradcheck]") 
       {{1, 3, 5, 6}, 2, {2, 3}, {.stride = {1, 2}, .padding = {1, 0}}, false},
       {{3, 6, 6, 5}, 3, 3, {.stride = 2, .padding = 1, .dilation = 2, .groups = 3}, true},
       {{2, 1, 1, 1}, 2, 1, {}, true},                        // 1×1 spatial
-      {{1, 2, 4, 5}, 3, {2, 3}, {.padding = {1, 0}}, true},  // dx as a transposed conv, p' = (0, 2)
+      {{1, 2, 4, 5}, 2, {2, 3}, {.padding = {1, 0}}, true},  // dx as a transposed conv, p' = (0, 2)
+      {{2, 4, 5, 4}, 4, 3, {.padding = 1, .groups = 2}, true},  // transposed, grouped
+      {{1, 2, 4, 5}, 3, {2, 3}, {.padding = {1, 0}}, true},     // O > C: dx by col2im
       {{2, 2, 3, 3}, 2, 1, {.padding = 1}, false},  // stride 1, p > d(k − 1): dx by col2im
   };
   for (const Case& c : cases) {
@@ -96,6 +98,10 @@ TEST_CASE("conv2d on a batch equals image-by-image results", "[conv2d][threads]"
       {{5, 4, 3, 3}, 6, 1, {}},                           // pointwise, side by side
       {{6, 3, 5, 5}, 2, 3, {.stride = 2}},
       {{9, 4, 5, 4}, 6, 3, {.padding = 2, .dilation = 2, .groups = 2}},  // dilated, in blocks
+      // O <= C/groups: dx as a transposed convolution, also in blocks and with groups
+      {{8, 16, 16, 16}, 8, 3, {.padding = 1}},
+      {{5, 6, 4, 4}, 4, 3, {.padding = 1}},
+      {{7, 4, 3, 3}, 4, 3, {.padding = 1, .groups = 2}},
   }));
   CAPTURE(to_string(shape), O);
   Rng rng(9);
