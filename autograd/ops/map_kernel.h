@@ -2,7 +2,7 @@
 // y_i = f(a_i, b_i) over n contiguous values, split across OpenMP's threads when n is long enough
 // to pay for them. Each op states its formula as the lambda f; the loop, its threading and its
 // vectorization are written once. multiply_elementwise, the product, serves mul's forward and
-// backward and exp's backward.
+// backward, exp's backward and dropout's mask.
 #pragma once
 
 #include <cstdint>

@@ -114,7 +114,8 @@ template <bool kGamma, bool kBeta, class T>
   }
 }
 
-// The variant of normalize_positions_with for the γ and β at hand (RMSNorm has γ and no β).
+// The variant of normalize_positions_with for the γ and β at hand (RMSNorm has γ and no β);
+// without either, the plain normalize_run.
 template <class T>
 [[gnu::always_inline]] inline void normalize_positions(const T* x, std::int64_t n, double mu,
                                                        double rs, const T* gamma, const T* beta,
@@ -126,7 +127,7 @@ template <class T>
   } else if (beta != nullptr) {
     normalize_positions_with<false, true>(x, n, mu, rs, gamma, beta, y);
   } else {
-    normalize_positions_with<false, false>(x, n, mu, rs, gamma, beta, y);
+    normalize_run(x, n, mu, rs, 0.0, y);
   }
 }
 
