@@ -1,4 +1,5 @@
-// layers/max_pool2d.cpp: 2-D max pooling with saved argmax (formulas in layers/pooling.h).
+// layers/max_pool2d.cpp: 2-D max pooling with saved argmax, and the max of relu(x) in the same pass
+// (formulas in layers/pooling.h).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -33,10 +34,21 @@ template <class T>
   return v > best || (v != v && best == best);  // NOLINT(misc-redundant-expression): NaN tests
 }
 
+// Max of relu, per output once the window's maximum v and its position are known: relu(v) when
+// v > 0 (the same position wins among relu(x)); otherwise relu blocks the gradient (position −1)
+// and the value is what pooling relu(x) itself gives: NaN stays NaN, and a window of values ≤ 0
+// becomes relu of its first entry (every relu value is ±0 then and the first one wins the tie), so
+// that even the sign of a zero is the two layers' own.
+template <class T>
+[[gnu::always_inline]] inline T relu_after_max(T best, T first) {
+  const T zero = T{0} > first ? T{0} : first;
+  return best > T{0} || best != best ? best : zero;  // NOLINT(misc-redundant-expression): NaN test
+}
+
 // Outputs [ow0, ow0 + kLanes) of one row of the 2×2 window: the four candidates in row-major window
 // order, each taken with a select, with no window bounds or padding to test. kLanes is fixed at
-// compile time, so the loop is kLanes wide with no scalar remainder.
-template <std::int64_t kLanes, class T>
+// compile time, so the loop is kLanes wide with no scalar remainder. kRelu: the max of relu.
+template <std::int64_t kLanes, bool kRelu, class T>
 [[gnu::always_inline]] inline void max_pool2d_outputs_2x2(const T* top, const T* bottom,
                                                           std::int64_t ow0, std::int64_t top_index,
                                                           std::int64_t W, T* y, std::int64_t* idx) {
@@ -55,6 +67,10 @@ template <std::int64_t kLanes, class T>
     const bool t3 = takes_over(c3, best);
     best = t3 ? c3 : best;
     arg = t3 ? top_index + W + w + 1 : arg;
+    if constexpr (kRelu) {
+      arg = best > T{0} ? arg : -1;
+      best = relu_after_max(best, top[w]);
+    }
     y[ow] = best;
     idx[ow] = arg;
   }
@@ -64,45 +80,54 @@ template <std::int64_t kLanes, class T>
 // overlap the one before it, which rewrites the same values. The maps of models/ pool rows of 16,
 // 14, 8, 7 and 4 outputs: a plain vector loop would run most of them in its scalar, branching
 // remainder.
-template <std::int64_t kLanes, class T>
+template <std::int64_t kLanes, bool kRelu, class T>
 [[gnu::always_inline]] inline void max_pool2d_row_in_chunks(const T* top, const T* bottom,
                                                             std::int64_t oW, std::int64_t top_index,
                                                             std::int64_t W, T* y,
                                                             std::int64_t* idx) {
   for (std::int64_t ow0 = 0; ow0 < oW; ow0 += kLanes) {
-    max_pool2d_outputs_2x2<kLanes>(top, bottom, std::min(ow0, oW - kLanes), top_index, W, y, idx);
+    max_pool2d_outputs_2x2<kLanes, kRelu>(top, bottom, std::min(ow0, oW - kLanes), top_index, W, y,
+                                          idx);
   }
 }
 
-template <class T>
+template <bool kRelu, class T>
 [[gnu::always_inline]] inline void max_pool2d_row_2x2(const T* top, const T* bottom,
                                                       std::int64_t oW, std::int64_t top_index,
                                                       std::int64_t W, T* y, std::int64_t* idx) {
   if (oW >= 16) {
-    max_pool2d_row_in_chunks<16>(top, bottom, oW, top_index, W, y, idx);
+    max_pool2d_row_in_chunks<16, kRelu>(top, bottom, oW, top_index, W, y, idx);
   } else if (oW >= 8) {
-    max_pool2d_row_in_chunks<8>(top, bottom, oW, top_index, W, y, idx);
+    max_pool2d_row_in_chunks<8, kRelu>(top, bottom, oW, top_index, W, y, idx);
   } else if (oW >= 4) {
-    max_pool2d_row_in_chunks<4>(top, bottom, oW, top_index, W, y, idx);
+    max_pool2d_row_in_chunks<4, kRelu>(top, bottom, oW, top_index, W, y, idx);
   } else {
-    max_pool2d_row_in_chunks<1>(top, bottom, oW, top_index, W, y, idx);
+    max_pool2d_row_in_chunks<1, kRelu>(top, bottom, oW, top_index, W, y, idx);
   }
 }
 
 // The row kernel compiled for AVX-512, AVX2 and the baseline (core/multiversion.h): the selects
-// over float values and int64 positions vectorize with AVX-512's masks.
+// over float values and int64 positions vectorize with AVX-512's masks. relu: the max of relu.
 NORMLAB_MULTIVERSION void pool_row_2x2(const float* top, const float* bottom, std::int64_t oW,
                                        std::int64_t top_index, std::int64_t W, float* y,
-                                       std::int64_t* idx) {
-  max_pool2d_row_2x2(top, bottom, oW, top_index, W, y, idx);
+                                       std::int64_t* idx, bool relu) {
+  if (relu) {
+    max_pool2d_row_2x2<true>(top, bottom, oW, top_index, W, y, idx);
+  } else {
+    max_pool2d_row_2x2<false>(top, bottom, oW, top_index, W, y, idx);
+  }
 }
 NORMLAB_MULTIVERSION void pool_row_2x2(const double* top, const double* bottom, std::int64_t oW,
                                        std::int64_t top_index, std::int64_t W, double* y,
-                                       std::int64_t* idx) {
-  max_pool2d_row_2x2(top, bottom, oW, top_index, W, y, idx);
+                                       std::int64_t* idx, bool relu) {
+  if (relu) {
+    max_pool2d_row_2x2<true>(top, bottom, oW, top_index, W, y, idx);
+  } else {
+    max_pool2d_row_2x2<false>(top, bottom, oW, top_index, W, y, idx);
+  }
 }
 
-template <class T>
+template <bool kRelu, class T>
 void max_pool2d_forward_2x2(const T* x, T* y, std::int64_t* idx, const PoolGeometry& g) {
   std::vector<std::int64_t> scratch(idx == nullptr ? static_cast<std::size_t>(g.oW) : 0);
 #pragma omp parallel for firstprivate(scratch) if (g.work() > kParallelGrain)
@@ -111,17 +136,18 @@ void max_pool2d_forward_2x2(const T* x, T* y, std::int64_t* idx, const PoolGeome
       const std::int64_t h = 2 * oh, o = (p * g.oH + oh) * g.oW;
       const T* top = x + (p * g.H + h) * g.W;
       pool_row_2x2(top, top + g.W, g.oW, h * g.W, g.W, y + o,
-                   idx != nullptr ? idx + o : scratch.data());
+                   idx != nullptr ? idx + o : scratch.data(), kRelu);
     }
   }
 }
 
 // forward, per plane: y = max over the window's in-image positions; idx = flat h·W + w of the
 // first maximum (row-major window order), or of the first NaN. idx may be nullptr (inference).
-template <class T>
+// kRelu: the max of relu(x) (relu_after_max), idx = −1 where relu blocks the gradient.
+template <bool kRelu, class T>
 void max_pool2d_forward(const T* x, T* y, std::int64_t* idx, const PoolGeometry& g) {
   if (is_plain_2x2(g)) {
-    max_pool2d_forward_2x2(x, y, idx, g);
+    max_pool2d_forward_2x2<kRelu>(x, y, idx, g);
     return;
   }
   const Window2d& win = g.win;
@@ -130,7 +156,7 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* idx, const PoolGeometry&
     const T* xp = x + p * g.H * g.W;
     for (std::int64_t oh = 0; oh < g.oH; ++oh) {
       for (std::int64_t ow = 0; ow < g.oW; ++ow) {
-        T best = T{0};
+        T best = T{0}, first = T{0};
         std::int64_t arg = -1;
         for (std::int64_t i = 0; i < win.kernel_h; ++i) {
           const std::int64_t h = oh * win.stride_h - win.pad_h + i * win.dilation_h;
@@ -143,11 +169,16 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* idx, const PoolGeometry&
               continue;
             }
             const T v = xp[h * g.W + w];
+            first = arg < 0 ? v : first;
             if (arg < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
               best = v;
               arg = h * g.W + w;
             }
           }
+        }
+        if constexpr (kRelu) {
+          arg = best > T{0} ? arg : -1;
+          best = relu_after_max(best, first);
         }
         const std::int64_t o = (p * g.oH + oh) * g.oW + ow;
         y[o] = best;
@@ -159,7 +190,8 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* idx, const PoolGeometry&
   }
 }
 
-// backward, per plane: dx = 0;  dx[idx[o]] += dy[o] for every output o
+// backward, per plane: dx = 0;  dx[idx[o]] += dy[o] for every output o with idx[o] ≥ 0 (−1: relu
+// blocked the gradient, in the max of relu)
 template <class T>
 void max_pool2d_backward(const T* dy, const std::int64_t* idx, T* dx, const PoolGeometry& g) {
   const std::int64_t HW = g.H * g.W, oHW = g.oH * g.oW;
@@ -168,32 +200,45 @@ void max_pool2d_backward(const T* dy, const std::int64_t* idx, T* dx, const Pool
     T* dxp = dx + p * HW;
     std::fill(dxp, dxp + HW, T{0});
     for (std::int64_t o = 0; o < oHW; ++o) {
-      dxp[idx[p * oHW + o]] += dy[p * oHW + o];
+      const std::int64_t i = idx[p * oHW + o];
+      if (i >= 0) {
+        dxp[i] += dy[p * oHW + o];
+      }
     }
   }
 }
 
-PoolGeometry max_geometry(const Tensor& x, Size2d kernel, const MaxPool2dOptions& o) {
-  return detail::pool_geometry("max_pool2d", x, kernel, o.stride.value_or(kernel), o.padding,
+// The op's name in errors and in the graph: plain pooling, or pooling of relu(x).
+std::string_view op_name(bool relu) {
+  return relu ? "max_pool2d_relu" : "max_pool2d";
+}
+
+PoolGeometry max_geometry(const Tensor& x, Size2d kernel, const MaxPool2dOptions& o, bool relu) {
+  return detail::pool_geometry(op_name(relu), x, kernel, o.stride.value_or(kernel), o.padding,
                                o.dilation);
 }
 
-Tensor run_forward(const Tensor& x, const PoolGeometry& g, Tensor* indices) {
+Tensor run_forward(const Tensor& x, const PoolGeometry& g, bool relu, Tensor* indices) {
   const Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({g.N, g.C, g.oH, g.oW}, x.dtype());
   if (indices != nullptr) {
     *indices = Tensor::empty(y.shape(), DType::i64);
   }
-  visit_float(x.dtype(), "max_pool2d", [&]<class T>() {
-    max_pool2d_forward(xc.data<T>().data(), y.data<T>().data(),
-                       indices != nullptr ? indices->data<std::int64_t>().data() : nullptr, g);
+  visit_float(x.dtype(), op_name(relu), [&]<class T>() {
+    std::int64_t* idx = indices != nullptr ? indices->data<std::int64_t>().data() : nullptr;
+    if (relu) {
+      max_pool2d_forward<true>(xc.data<T>().data(), y.data<T>().data(), idx, g);
+    } else {
+      max_pool2d_forward<false>(xc.data<T>().data(), y.data<T>().data(), idx, g);
+    }
   });
   return y;
 }
 
 struct MaxPool2dNode final : Node {
-  Tensor indices;  // (N, C, oH, oW) int64, flat positions in each input plane
+  Tensor indices;  // (N, C, oH, oW) int64, flat positions in each input plane (−1: no gradient)
   PoolGeometry g{};
+  bool relu = false;  // the max of relu(x)
 
   std::vector<Tensor> backward(const Tensor& dy) override {
     const Tensor dyc = dy.contiguous();
@@ -204,25 +249,40 @@ struct MaxPool2dNode final : Node {
     });
     return {dx};
   }
-  std::string_view name() const override { return "max_pool2d"; }
+  std::string_view name() const override { return op_name(relu); }
   void release() override { indices = Tensor(); }
 };
+
+Variable run_pooling(const Variable& x, Size2d kernel_size, const MaxPool2dOptions& options,
+                     bool relu) {
+  const PoolGeometry g = max_geometry(x.data(), kernel_size, options, relu);
+  if (!x.requires_grad()) {
+    return Variable(run_forward(x.data(), g, relu, nullptr), false);
+  }
+  auto node = std::make_shared<MaxPool2dNode>();
+  node->g = g;
+  node->relu = relu;
+  Tensor y = run_forward(x.data(), g, relu, &node->indices);
+  return make_output(std::move(y), std::move(node), {x});
+}
 
 }  // namespace
 
 Tensor max_pool2d_forward(const Tensor& x, Size2d kernel_size, const MaxPool2dOptions& options) {
-  return run_forward(x, max_geometry(x, kernel_size, options), nullptr);
+  return run_forward(x, max_geometry(x, kernel_size, options, false), false, nullptr);
 }
 
 Variable max_pool2d(const Variable& x, Size2d kernel_size, const MaxPool2dOptions& options) {
-  const PoolGeometry g = max_geometry(x.data(), kernel_size, options);
-  if (!x.requires_grad()) {
-    return Variable(run_forward(x.data(), g, nullptr), false);
-  }
-  auto node = std::make_shared<MaxPool2dNode>();
-  node->g = g;
-  Tensor y = run_forward(x.data(), g, &node->indices);
-  return make_output(std::move(y), std::move(node), {x});
+  return run_pooling(x, kernel_size, options, false);
+}
+
+Tensor max_pool2d_relu_forward(const Tensor& x, Size2d kernel_size,
+                               const MaxPool2dOptions& options) {
+  return run_forward(x, max_geometry(x, kernel_size, options, true), true, nullptr);
+}
+
+Variable max_pool2d_relu(const Variable& x, Size2d kernel_size, const MaxPool2dOptions& options) {
+  return run_pooling(x, kernel_size, options, true);
 }
 
 MaxPool2d::MaxPool2d(Size2d kernel_size, const MaxPool2dOptions& options)
@@ -242,6 +302,12 @@ Variable MaxPool2d::forward(const Variable& x) {
 }
 Tensor MaxPool2d::forward_no_grad(const Tensor& x) {
   return max_pool2d_forward(x, kernel_size_, options_);
+}
+Variable MaxPool2d::forward_after_relu(const Variable& x) const {
+  return max_pool2d_relu(x, kernel_size_, options_);
+}
+Tensor MaxPool2d::forward_no_grad_after_relu(const Tensor& x) const {
+  return max_pool2d_relu_forward(x, kernel_size_, options_);
 }
 
 std::string MaxPool2d::extra_repr() const {

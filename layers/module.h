@@ -79,6 +79,7 @@ class Module {
   // child.forward(x), handed to the observer if one is installed. Containers run their children
   // through it (forward only; forward_no_grad records nothing and is not observed).
   Variable forward_child(Module& child, const Variable& x);
+  bool has_forward_observer() const noexcept { return observer_ != nullptr; }
   void register_parameter(std::string name, Variable* parameter);
   void register_buffer(std::string name, Tensor* buffer);
   void register_module(std::string name, Module* child);

@@ -9,6 +9,11 @@
 //         padded image when count_include_pad (PyTorch's default), else the in-image count;
 //         dx[h][w] += dy / D for every window that contains (h, w).
 //   global avg: y[n][c] = (1/HW) Σ_hw x[n][c][hw], y: (N, C, 1, 1);  dx = dy / HW.
+//   max of relu (ReLU then MaxPool2d as one op, which Sequential runs for that pair):
+//         y = max over the window of relu(x) = relu(max over the window of x), ReLU being monotone,
+//         so the window is pooled once and relu touches only the (4× smaller) output. The winning
+//         position is the same; dx[argmax] += dy where y > 0, and no gradient where y ≤ 0 or NaN
+//         (relu's gradient is 0 there). Bit for bit the result of the two layers run one by one.
 // As in PyTorch, padding may be at most half the kernel size, so every window sees the image.
 #pragma once
 
@@ -34,6 +39,10 @@ struct AvgPool2dOptions {
 Tensor max_pool2d_forward(const Tensor& x, Size2d kernel_size,
                           const MaxPool2dOptions& options = {});
 Variable max_pool2d(const Variable& x, Size2d kernel_size, const MaxPool2dOptions& options = {});
+Tensor max_pool2d_relu_forward(const Tensor& x, Size2d kernel_size,
+                               const MaxPool2dOptions& options = {});
+Variable max_pool2d_relu(const Variable& x, Size2d kernel_size,
+                         const MaxPool2dOptions& options = {});
 Tensor avg_pool2d_forward(const Tensor& x, Size2d kernel_size,
                           const AvgPool2dOptions& options = {});
 Variable avg_pool2d(const Variable& x, Size2d kernel_size, const AvgPool2dOptions& options = {});
@@ -47,6 +56,11 @@ class MaxPool2d final : public Module {
   Tensor forward_no_grad(const Tensor& x) override;
   std::string type_name() const override { return "MaxPool2d"; }
   std::string extra_repr() const override;
+
+  // This pooling applied to relu(x), in one pass (max_pool2d_relu): what Sequential runs for a
+  // ReLU followed by this module.
+  Variable forward_after_relu(const Variable& x) const;
+  Tensor forward_no_grad_after_relu(const Tensor& x) const;
 
  private:
   Size2d kernel_size_;

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/tensor_math.h"
 #include "layers/activation.h"
+#include "layers/pooling.h"
 
 namespace normlab {
 
@@ -34,18 +35,39 @@ Module& Sequential::operator[](std::size_t i) {
   return *layers_[i];
 }
 
+// The MaxPool2d at i + 1 when layer i is a ReLU: the pair runs as one pass, the max of relu
+// (max_pool2d_relu, the same values and gradients bit for bit). Not while an observer watches the
+// children, which must then see the ReLU's own output.
+MaxPool2d* Sequential::pool_fused_with_relu_at(std::size_t i) const {
+  if (has_forward_observer() || i + 1 >= layers_.size() ||
+      dynamic_cast<const ReLU*>(layers_[i].get()) == nullptr) {
+    return nullptr;
+  }
+  return dynamic_cast<MaxPool2d*>(layers_[i + 1].get());
+}
+
 Variable Sequential::forward(const Variable& x) {
   Variable y = x;
-  for (auto& layer : layers_) {
-    y = forward_child(*layer, y);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    if (const MaxPool2d* pool = pool_fused_with_relu_at(i)) {
+      y = pool->forward_after_relu(y);
+      ++i;
+    } else {
+      y = forward_child(*layers_[i], y);
+    }
   }
   return y;
 }
 
 Tensor Sequential::forward_no_grad(const Tensor& x) {
   Tensor y = x;
-  for (auto& layer : layers_) {
-    y = layer->forward_no_grad(y);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    if (const MaxPool2d* pool = pool_fused_with_relu_at(i)) {
+      y = pool->forward_no_grad_after_relu(y);
+      ++i;
+    } else {
+      y = layers_[i]->forward_no_grad(y);
+    }
   }
   return y;
 }

@@ -4,7 +4,8 @@
 //                   shortcut null = identity, act null = none (ReLU by default, as ResNet).
 //                   body(x) and shortcut(x) must have the same shape (no broadcasting).
 // Both own their children (std::unique_ptr) and pass forward_no_grad() through to the children's
-// forward_no_grad().
+// forward_no_grad(). Sequential runs a ReLU followed by a MaxPool2d as one op, the max of relu
+// (layers/pooling.h), unless a forward observer is installed.
 #pragma once
 
 #include <memory>
@@ -14,6 +15,8 @@
 #include "layers/module.h"
 
 namespace normlab {
+
+class MaxPool2d;
 
 class Sequential final : public Module {
  public:
@@ -39,6 +42,8 @@ class Sequential final : public Module {
   std::string type_name() const override { return "Sequential"; }
 
  private:
+  MaxPool2d* pool_fused_with_relu_at(std::size_t i) const;
+
   std::vector<std::unique_ptr<Module>> layers_;
 };
 

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "autograd/ops.h"
 #include "core/error.h"
 #include "layers/pooling.h"
 #include "tests/layers/layer_test_helpers.h"
@@ -13,21 +14,26 @@ using namespace normlab;
 using namespace normlab::test;
 using Catch::Contains;
 
+namespace {
+
+struct MaxPoolCase {
+  Shape x;
+  Size2d kernel;
+  MaxPool2dOptions o;
+};
+
+}  // namespace
+
 TEST_CASE("max_pool2d backward matches central differences", "[max_pool2d][gradcheck]") {
   // Random normal inputs have no ties, so the max is differentiable at every checked point.
-  struct Case {
-    Shape x;
-    Size2d kernel;
-    MaxPool2dOptions o;
-  };
-  const std::vector<Case> cases{
+  const std::vector<MaxPoolCase> cases{
       {{2, 3, 6, 6}, 2, {}},
       {{2, 2, 7, 7}, 3, {.stride = 2, .padding = 1}},
       {{1, 2, 8, 7}, {3, 2}, {.stride = Size2d{2, 1}, .padding = 1, .dilation = 2}},
       {{1, 1, 5, 5}, 3, {.stride = 1}},  // overlapping windows: one input feeds several outputs
       {{3, 1, 1, 1}, 1, {}},
   };
-  for (const Case& c : cases) {
+  for (const MaxPoolCase& c : cases) {
     CAPTURE(to_string(c.x), c.kernel.h, c.kernel.w);
     Rng rng(8);
     MaxPool2d pool(c.kernel, c.o);
@@ -181,4 +187,78 @@ TEST_CASE("pooling errors name the op and the shape", "[max_pool2d][avg_pool2d][
   REQUIRE_THROWS_WITH(global_avg_pool2d_forward(Tensor::zeros({2, 3})),
                       Contains("global_avg_pool2d") && Contains("[2, 3]"));
   REQUIRE_THROWS_AS(max_pool2d_forward(Tensor::zeros({1, 1, 4, 4}, DType::i64), 2), DTypeError);
+}
+
+namespace {
+
+// Same bits, element by element: equal values with the same sign of zero, or NaN in both.
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) {
+    return false;
+  }
+  const Tensor ad = a.to(DType::f64).contiguous(), bd = b.to(DType::f64).contiguous();
+  const auto av = ad.data<double>(), bv = bd.data<double>();
+  for (std::size_t i = 0; i < av.size(); ++i) {
+    const bool both_nan = std::isnan(av[i]) && std::isnan(bv[i]);
+    if (!both_nan && (av[i] != bv[i] || std::signbit(av[i]) != std::signbit(bv[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("max_pool2d_relu gives relu then max_pool2d bit for bit, forward and backward",
+          "[max_pool2d][max_pool2d_relu]") {
+  // Values from {-2, -1, -0, +0, 1, 2} with a few NaN and -inf: most windows tie, many hold only
+  // values <= 0 (no gradient then, and the sign of the zero that wins), some hold a NaN. The 2x2
+  // cases run rows of 17, 8, 7 and 1 outputs through the vector kernel's chunks of 16, 8, 4 and 1;
+  // the others take the general loop.
+  const DType dtype = GENERATE(DType::f32, DType::f64);
+  const std::vector<MaxPoolCase> cases{
+      {{2, 3, 6, 34}, 2, {}},
+      {{1, 2, 4, 16}, 2, {}},
+      {{1, 2, 4, 14}, 2, {}},
+      {{1, 2, 4, 2}, 2, {}},
+      {{2, 2, 7, 7}, 3, {.stride = 2, .padding = 1}},
+      {{1, 2, 8, 7}, {3, 2}, {.stride = Size2d{2, 1}, .padding = 1, .dilation = 2}},
+      {{1, 1, 5, 5}, 3, {.stride = 1}},
+  };
+  const std::vector<double> pick{-2.0, -1.0, -0.0, 0.0, 1.0, 2.0};
+  for (const MaxPoolCase& c : cases) {
+    CAPTURE(to_string(c.x), c.kernel.h, c.kernel.w, dtype_name(dtype));
+    Rng rng(17);
+    std::vector<double> v(static_cast<std::size_t>(shape_numel(c.x)));
+    for (double& e : v) {
+      const double u = rng.uniform(0.0, 1.0);
+      e = u < 0.02   ? std::numeric_limits<double>::quiet_NaN()
+          : u < 0.04 ? -std::numeric_limits<double>::infinity()
+                     : pick[static_cast<std::size_t>(rng.randint(6))];
+    }
+    const Variable fused_x(Tensor::from_vector(c.x, v, dtype), true);
+    const Variable apart_x(Tensor::from_vector(c.x, v, dtype), true);
+    const Variable fused = max_pool2d_relu(fused_x, c.kernel, c.o);
+    const Variable apart = max_pool2d(relu(apart_x), c.kernel, c.o);
+    REQUIRE(same_bits(fused.data(), apart.data()));
+    REQUIRE(same_bits(max_pool2d_relu_forward(fused_x.data(), c.kernel, c.o), apart.data()));
+    const Tensor dy = randn(fused.data().shape(), dtype, rng);
+    fused.backward(dy);
+    apart.backward(dy);
+    REQUIRE(same_bits(fused_x.grad(), apart_x.grad()));
+  }
+}
+
+TEST_CASE("max_pool2d_relu backward matches central differences", "[max_pool2d_relu][gradcheck]") {
+  // Random normal inputs: no ties, and no window maximum within the step of 0.
+  for (const Shape& s : {Shape{2, 3, 6, 6}, Shape{1, 2, 7, 7}}) {
+    CAPTURE(to_string(s));
+    Rng rng(8);
+    const Size2d kernel = s[3] == 6 ? Size2d{2} : Size2d{3};
+    const MaxPool2dOptions o =
+        s[3] == 6 ? MaxPool2dOptions{} : MaxPool2dOptions{.stride = 2, .padding = 1};
+    require_gradcheck(
+        [&](const std::vector<Variable>& in) { return max_pool2d_relu(in[0], kernel, o); },
+        {leaf(s, rng)});
+  }
 }

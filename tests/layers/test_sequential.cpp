@@ -2,6 +2,7 @@
 // float64 gradcheck through whole stacks (every parameter), residual fan-out, and errors.
 #include <catch2/catch.hpp>
 
+#include "autograd/ops.h"
 #include "core/error.h"
 #include "layers/activation.h"
 #include "layers/conv2d.h"
@@ -139,4 +140,44 @@ TEST_CASE("Flatten merges dims and its backward restores the shape", "[flatten][
   const Variable v = leaf({2}, rng);
   REQUIRE(id.forward(v).same(v));
   REQUIRE(id.to_string() == "Identity()");
+}
+
+namespace {
+
+// Records the type of every module whose output it sees.
+struct TypeRecorder final : ForwardObserver {
+  std::vector<std::string> seen;
+  Variable after_forward(const Module& child, const Variable& y) override {
+    seen.push_back(child.type_name());
+    return y;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Sequential runs ReLU then MaxPool2d as one op, unless an observer watches",
+          "[sequential][max_pool2d_relu]") {
+  Rng rng(5);
+  Sequential net;
+  net.emplace<Conv2d>(2, 3, 3, rng, Conv2dOptions{.padding = 1, .dtype = DType::f64});
+  net.emplace<ReLU>();
+  net.emplace<MaxPool2d>(2);
+  net.emplace<ReLU>();  // last layer: nothing to fuse with
+  const Variable x = leaf({2, 2, 6, 6}, rng);
+  const Variable y = net.forward(x);
+  REQUIRE(y.grad_fn() != nullptr);
+  REQUIRE(y.grad_fn()->name() == "relu");
+  REQUIRE(y.grad_fn()->inputs[0].grad_fn()->name() == "max_pool2d_relu");
+  // the same values as the layers one by one, and the same gradient
+  const Variable apart = relu(max_pool2d(relu(net[0].forward(x)), 2));
+  REQUIRE(max_abs_diff(y.data(), apart.data()) == 0.0);
+  REQUIRE(max_abs_diff(net.forward_no_grad(x.data()), apart.data()) == 0.0);
+  require_module_gradcheck(net, x);
+
+  TypeRecorder recorder;
+  net.set_forward_observer(&recorder);
+  const Variable watched = net.forward(x);
+  REQUIRE(recorder.seen == std::vector<std::string>{"Conv2d", "ReLU", "MaxPool2d", "ReLU"});
+  REQUIRE(watched.grad_fn()->inputs[0].grad_fn()->name() == "max_pool2d");
+  REQUIRE(max_abs_diff(watched.data(), apart.data()) == 0.0);
 }
