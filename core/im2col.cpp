@@ -173,9 +173,12 @@ void col2im(const T* col, std::int64_t C, std::int64_t H, std::int64_t W, const 
     for (std::int64_t oh = r.rh.lo; oh < r.rh.hi; ++oh) {
       const T* in = row + oh * oW;
       T* dxrow = dxc + (oh * win.stride_h + r.off_h) * W;
-      if (win.stride_w == 1) {  // a contiguous run of the input row: a vectorizable add
-        for (std::int64_t ow = r.rw.lo; ow < r.rw.hi; ++ow) {
-          dxrow[ow + r.off_w] += in[ow];
+      if (win.stride_w == 1) {  // a contiguous run of the input row: a vector add (col and dx
+                                // are separate buffers, which omp simd tells the compiler)
+        const std::int64_t lo = r.rw.lo, hi = r.rw.hi, off_w = r.off_w;
+#pragma omp simd
+        for (std::int64_t ow = lo; ow < hi; ++ow) {
+          dxrow[ow + off_w] += in[ow];
         }
       } else {
         for (std::int64_t ow = r.rw.lo; ow < r.rw.hi; ++ow) {
