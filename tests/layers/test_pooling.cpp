@@ -28,6 +28,7 @@ TEST_CASE("max_pool2d backward matches central differences", "[max_pool2d][gradc
   // Random normal inputs have no ties, so the max is differentiable at every checked point.
   const std::vector<MaxPoolCase> cases{
       {{2, 3, 6, 6}, 2, {}},
+      {{2, 2, 5, 7}, 2, {}},  // odd sizes: the last row and column are in no window
       {{2, 2, 7, 7}, 3, {.stride = 2, .padding = 1}},
       {{1, 2, 8, 7}, {3, 2}, {.stride = Size2d{2, 1}, .padding = 1, .dilation = 2}},
       {{1, 1, 5, 5}, 3, {.stride = 1}},  // overlapping windows: one input feeds several outputs
@@ -91,6 +92,20 @@ TEST_CASE("max_pool2d by hand: first maximum wins ties, -inf and NaN", "[max_poo
   const Tensor yz = max_pool2d_forward(z, 2);
   REQUIRE(yz.get({0, 0, 0, 0}) == -inf);
   REQUIRE(std::isnan(yz.get({0, 0, 0, 1})));  // NaN propagates, as in PyTorch
+}
+
+TEST_CASE("max_pool2d backward: a -0 gradient lands as +0, the sum onto a zeroed dx",
+          "[max_pool2d]") {
+  // PyTorch accumulates into a zeroed grad_input, so dx holds 0 + dy, never -0.
+  for (const Size2d kernel : {Size2d{2}, Size2d{3}}) {
+    const Variable x(Tensor::from_vector({1, 1, 2, 2}, {1, 4, 3, 2}, DType::f32), true);
+    max_pool2d(x, kernel, {.stride = 2, .padding = kernel.h == 3 ? 1 : 0})
+        .backward(Tensor::from_vector({1, 1, 1, 1}, {-0.0}, DType::f32));
+    const double got = x.grad().get({0, 0, 0, 1});
+    CAPTURE(kernel.h);
+    REQUIRE(got == 0.0);
+    REQUIRE_FALSE(std::signbit(got));
+  }
 }
 
 TEST_CASE("max_pool2d 2x2: every row width equals a naive loop, ties and NaN included",
@@ -221,6 +236,7 @@ TEST_CASE("max_pool2d_relu gives relu then max_pool2d bit for bit, forward and b
       {{1, 2, 4, 16}, 2, {}},
       {{1, 2, 4, 14}, 2, {}},
       {{1, 2, 4, 2}, 2, {}},
+      {{2, 2, 5, 9}, 2, {}},
       {{2, 2, 7, 7}, 3, {.stride = 2, .padding = 1}},
       {{1, 2, 8, 7}, {3, 2}, {.stride = Size2d{2, 1}, .padding = 1, .dilation = 2}},
       {{1, 1, 5, 5}, 3, {.stride = 1}},
