@@ -34,11 +34,11 @@ template <class T>
   return v > best || (v != v && best == best);  // NOLINT(misc-redundant-expression): NaN tests
 }
 
-// Max of relu, per output once the window's maximum v and its position are known: relu(v) when
-// v > 0 (the same position wins among relu(x)); otherwise relu blocks the gradient (position −1)
-// and the value is what pooling relu(x) itself gives: NaN stays NaN, and a window of values ≤ 0
-// becomes relu of its first entry (every relu value is ±0 then and the first one wins the tie), so
-// that even the sign of a zero is the two layers' own.
+// Max of relu, per output once the window's maximum `best` and its position are known: best when
+// best > 0 (the same position wins among relu(x)); otherwise relu blocks the gradient (the caller
+// sets the position to −1) and the value is what pooling relu(x) itself gives: NaN stays NaN, and
+// a window of values ≤ 0 gives relu of its first entry (every relu value is ±0 then, and the first
+// one wins the tie), so that even the sign of a zero is the two layers' own.
 template <class T>
 [[gnu::always_inline]] inline T relu_after_max(T best, T first) {
   const T zero = T{0} > first ? T{0} : first;
