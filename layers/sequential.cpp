@@ -38,12 +38,12 @@ Module& Sequential::operator[](std::size_t i) {
 // The MaxPool2d at i + 1 when layer i is a ReLU: the pair runs as one pass, the max of relu
 // (max_pool2d_relu, the same values and gradients bit for bit). Not while an observer watches the
 // children, which must then see the ReLU's own output.
-MaxPool2d* Sequential::pool_fused_with_relu_at(std::size_t i) const {
+const MaxPool2d* Sequential::pool_fused_with_relu_at(std::size_t i) const {
   if (has_forward_observer() || i + 1 >= layers_.size() ||
       dynamic_cast<const ReLU*>(layers_[i].get()) == nullptr) {
     return nullptr;
   }
-  return dynamic_cast<MaxPool2d*>(layers_[i + 1].get());
+  return dynamic_cast<const MaxPool2d*>(layers_[i + 1].get());
 }
 
 Variable Sequential::forward(const Variable& x) {

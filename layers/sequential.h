@@ -42,7 +42,7 @@ class Sequential final : public Module {
   std::string type_name() const override { return "Sequential"; }
 
  private:
-  MaxPool2d* pool_fused_with_relu_at(std::size_t i) const;
+  const MaxPool2d* pool_fused_with_relu_at(std::size_t i) const;
 
   std::vector<std::unique_ptr<Module>> layers_;
 };

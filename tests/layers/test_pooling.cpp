@@ -202,6 +202,10 @@ TEST_CASE("pooling errors name the op and the shape", "[max_pool2d][avg_pool2d][
   REQUIRE_THROWS_WITH(global_avg_pool2d_forward(Tensor::zeros({2, 3})),
                       Contains("global_avg_pool2d") && Contains("[2, 3]"));
   REQUIRE_THROWS_AS(max_pool2d_forward(Tensor::zeros({1, 1, 4, 4}, DType::i64), 2), DTypeError);
+  REQUIRE_THROWS_WITH(max_pool2d_relu_forward(Tensor::zeros({3, 4, 4}), 2),
+                      Contains("max_pool2d_relu") && Contains("[3, 4, 4]"));
+  REQUIRE_THROWS_WITH(max_pool2d_relu(Variable(Tensor::zeros({1, 1, 2, 2}), true), 3),
+                      Contains("max_pool2d_relu") && Contains("does not fit"));
 }
 
 namespace {
