@@ -12,7 +12,10 @@
 # at 1e-9) sends a gradient elsewhere, and after some dozens of steps the single process moves by
 # percents when only its thread count changes. The runs below use a learning rate and a length at
 # which no tie flips on the development machine; the exact check is the float64 one of
-# tests/tools/test_data_parallel.cpp (1e-12).
+# tests/tools/test_data_parallel.cpp (1e-12). Where a flip falls depends on the order of the
+# float32 sums, so a change of that order can bring one into the run: when the convolution went
+# from blocks of about 1024 GEMM columns to 256, SyncBatchNorm at lr 0.02 flipped at step 6 and
+# ended 0.35 away, and the old blocking flips at lr 0.005 (0.06). Part 1 uses lr 0.005.
 # Usage: test_mpi_train.sh NORMLAB MPIRUN compare|resume|kill (parts 1–2, 3, 4)
 set -u
 normlab=$1
@@ -26,7 +29,7 @@ fail=0
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 ranks=("$mpirun" -np 2 --oversubscribe)
 common=(--model tiny --data fashion-mnist --train-subset 768 --test-subset 100 --batch-size 32
-  --threads 1 --no-progress --lr 0.02 --log-every 100)
+  --threads 1 --no-progress --lr 0.005 --log-every 100)
 
 source "$(dirname "${BASH_SOURCE[0]}")/../tools/check.sh"
 
