@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/tensor_math.h"
 #include "layers/dropout.h"
+#include "tools/train_step.h"
 
 namespace normlab {
 
@@ -36,7 +37,8 @@ double loss_and_gradient(Module& model, const Batch& batch,
                          const std::vector<std::pair<std::string, Variable*>>& params,
                          std::vector<Tensor>& grads) {
   model.zero_grad();
-  const Variable loss = cross_entropy(model.forward(Variable(batch.images)), batch.labels);
+  const Variable loss =
+      cross_entropy(model.forward(Variable(model_input(model, batch.images))), batch.labels);
   run_backward(loss, Tensor(), false);
   grads.clear();
   for (const auto& [name, p] : params) {

@@ -51,6 +51,11 @@ void for_each_field(C& c, F&& f) {
   f({"norm_eps", kModel, "epsilon of every normalization layer"}, c.norm_eps);
   f({"norm_momentum", kModel, "momentum of running statistics"}, c.norm_momentum);
   f({"width", kModel, "channel multiplier (use 0.25 for vgg on a CPU)"}, c.width);
+  f({"dtype", kModel,
+     "float32 | float64: the model's weights, activations and gradients (float64 trains about "
+     "half as fast; runs that must agree to round-off, such as 2 ranks against 1 process, stay "
+     "within it)"},
+    c.dtype);
   f({"zero_init_gamma", kModel,
      "zero the last normalization gamma of each residual block (resnet20)"},
     c.zero_init_gamma);
@@ -142,6 +147,8 @@ void TrainConfig::validate() const {
   require(norm_eps > 0, "norm-eps", "must be positive");
   require(norm_momentum >= 0 && norm_momentum <= 1, "norm-momentum", "must be in [0, 1]");
   require(width > 0, "width", "must be positive");
+  require(dtype == "float32" || dtype == "float64", "dtype",
+          fmt::format("'{}' is not one of float32, float64", dtype));
   require(batch_size >= 1, "batch-size", "must be at least 1");
   require(epochs >= 1, "epochs", "must be at least 1");
   require(optimizer == "sgd" || optimizer == "adam" || optimizer == "adamw", "optimizer",

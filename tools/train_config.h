@@ -25,6 +25,7 @@ struct TrainConfig {
   double norm_eps = 1e-5;
   double norm_momentum = 0.1;
   double width = 1.0;
+  std::string dtype = "float32";  // float32 | float64: of the weights, activations and inputs
   bool zero_init_gamma = false;
   // Data.
   std::string data = "fashion-mnist";

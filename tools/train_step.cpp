@@ -63,10 +63,16 @@ std::int64_t count_correct(const Tensor& logits, const Tensor& labels,
   return correct;
 }
 
+Tensor model_input(Module& model, const Tensor& images) {
+  const std::vector<Variable*> params = model.parameters();
+  const DType dtype = params.empty() ? images.dtype() : params.front()->dtype();
+  return images.dtype() == dtype ? images : images.to(dtype);
+}
+
 StepResult train_step(Module& model, Optimizer& optimizer, const Batch& batch, double lr,
                       bool measure_params, AnomalyDetector* anomaly, DataParallel* data_parallel) {
   optimizer.set_lr(lr);
-  const Variable logits = model.forward(Variable(batch.images));
+  const Variable logits = model.forward(Variable(model_input(model, batch.images)));
   const Variable loss = cross_entropy(logits, batch.labels);
   StepResult r;
   r.loss = loss.data().item();

@@ -35,6 +35,10 @@ struct StepResult {
 std::int64_t count_correct(const Tensor& logits, const Tensor& labels,
                            std::vector<std::vector<std::int64_t>>* confusion = nullptr);
 
+// The batch's images as the model takes them: in the dtype of its parameters (the loader gives
+// float32; a model trained with --dtype float64 takes float64).
+Tensor model_input(Module& model, const Tensor& images);
+
 // One step on batch at learning rate lr. When the loss is not finite the update is not applied
 // (result.loss says so; the caller stops the run). anomaly, when given, checks every module's
 // output and every op's gradients on the way (tools/anomaly.h). data_parallel, when given, averages

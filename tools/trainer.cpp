@@ -202,7 +202,7 @@ EvalResult evaluate(Module& model, const Dataset& d, const ChannelStats& stats,
   double loss_sum = 0.0;
   std::int64_t correct = 0;
   while (auto batch = loader.next()) {
-    const Tensor logits = model.forward_no_grad(batch->images);
+    const Tensor logits = model.forward_no_grad(model_input(model, batch->images));
     const std::int64_t n = batch->labels.numel();
     loss_sum +=
         cross_entropy(Variable(logits), batch->labels).data().item() * static_cast<double>(n);
@@ -233,6 +233,9 @@ std::unique_ptr<Module> build_model(const TrainConfig& c, std::int64_t in_channe
   }
   Rng rng(c.seed);
   auto model = make_model(parse_model_kind(c.model), o, rng);
+  if (c.dtype == "float64") {  // the float32 init, widened: both dtypes start from the same weights
+    model->to(DType::f64);
+  }
   if (monitor != nullptr) {
     monitor->name_layers(*model);
   }

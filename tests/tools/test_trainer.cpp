@@ -150,6 +150,46 @@ TEST_CASE("train: the loss falls on a learnable problem", "[train]") {
   REQUIRE(r.final_test_accuracy > 0.9);
 }
 
+TEST_CASE("train --dtype float64: float64 weights from the float32 init, and a resumable run",
+          "[train][dtype]") {
+  TempDir tmp("trainer");
+  TrainConfig c = small_config(tmp / "f32");
+  c.norm = "batch";
+  c.epochs = 1;
+  c.stats_every = 0;
+  TrainConfig c64 = c;
+  c64.out = (tmp / "f64").string();
+  c64.dtype = "float64";
+  // the model: float64 parameters and buffers, the float32 init widened
+  const auto m32 = build_model(c, 1, 8, 2, nullptr, nullptr);
+  const auto m64 = build_model(c64, 1, 8, 2, nullptr, nullptr);
+  const StateDict s32 = m32->state_dict(), s64 = m64->state_dict();
+  REQUIRE(s64.size() == s32.size());
+  for (const auto& [name, t] : s64) {
+    CAPTURE(name);
+    if (is_floating(s32.at(name).dtype())) {
+      REQUIRE(t.dtype() == DType::f64);
+      REQUIRE(max_abs_diff(t, s32.at(name).to(DType::f64)) == 0.0);
+    }
+  }
+  // the same run in the two dtypes: the same loss to float32 round-off, but not the same bits
+  const TrainResult r32 = train(c, synthetic_data(), false);
+  const TrainResult r64 = train(c64, synthetic_data(), false);
+  REQUIRE(r64.epochs.back().train_loss == Approx(r32.epochs.back().train_loss).epsilon(1e-4));
+  REQUIRE(r64.epochs.back().train_loss != r32.epochs.back().train_loss);
+  for (const auto& [name, t] : weights(tmp / "f64").tensors) {
+    CAPTURE(name);
+    REQUIRE((t.dtype() == DType::f64 || t.dtype() == DType::i64));
+  }
+  // the dtype is part of the run's config, so resuming rebuilds a float64 model
+  std::ifstream in(tmp / "f64" / "config.json");
+  REQUIRE(train_config_from_json(nlohmann::json::parse(in)).dtype == "float64");
+  c64.epochs = 2;
+  const TrainResult resumed = train(c64, synthetic_data(), true);
+  REQUIRE(resumed.epochs.size() == 1);  // the second epoch
+  REQUIRE(weights(tmp / "f64").tensors.at("classifier.weight").dtype() == DType::f64);
+}
+
 TEST_CASE("train config: JSON round trip and validation", "[train][config]") {
   TrainConfig c;
   c.norm = "batch_renorm";
@@ -160,6 +200,10 @@ TEST_CASE("train config: JSON round trip and validation", "[train][config]") {
   c.batch_size = 0;
   REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("--batch-size"));
   c.batch_size = 8;
+  c.dtype = "float16";
+  REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("--dtype") && Catch::Contains("float16"));
+  c.dtype = "float64";
+  REQUIRE_NOTHROW(c.validate());
   c.norm = "bogus";
   REQUIRE_THROWS_AS(c.validate(), ValueError);
   REQUIRE_THROWS_AS(train_config_from_json(nlohmann::json::parse(R"({"epochs": "x"})")),
