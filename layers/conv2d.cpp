@@ -38,7 +38,7 @@ struct ConvGeometry {
 // put side by side until a GEMM has about kTargetColumns columns, keeping at least one block per
 // thread when the batch allows it. Side by side costs copies (y out of the block's buffer, dy into
 // one), so a map of 16×16 or more gets one GEMM per image, written straight into y: 256 columns
-// instead of 1024 made training 1.06-1.09x faster for ResNet-20, 1.11x for VGG and 0.99-1.15x for
+// instead of 1024 made training 1.06-1.09x faster for ResNet-20, 1.12x for VGG and 0.99-1.15x for
 // the tiny CNN (docs/benchmarks.md).
 constexpr std::int64_t kTargetColumns = 256;
 
