@@ -15,7 +15,7 @@
 # statistics in another order than 1 process: after 24 steps the runs ended 0.35 apart at lr 0.02
 # and 8e-7 apart at lr 0.005, or the other way round after the convolution changed its blocking of
 # the GEMMs. In float64 the same runs stay within 2e-14 (lr 0.02 and 0.05). GroupNorm's statistics
-# are per sample, so its forward is the same on 1 and 2 ranks and float32 stays at 2e-7.
+# do not mix samples, so its runs part only through sums such as the gradient's: 2e-7 in float32.
 # Usage: test_mpi_train.sh NORMLAB MPIRUN compare|resume|kill (parts 1–2, 3, 4)
 set -u
 normlab=$1
