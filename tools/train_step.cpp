@@ -65,14 +65,18 @@ std::int64_t count_correct(const Tensor& logits, const Tensor& labels,
 
 Tensor model_input(Module& model, const Tensor& images) {
   const std::vector<Variable*> params = model.parameters();
-  const DType dtype = params.empty() ? images.dtype() : params.front()->dtype();
-  return images.dtype() == dtype ? images : images.to(dtype);
+  return params.empty() ? images : images.to(params.front()->dtype());  // to: no copy when equal
 }
 
 StepResult train_step(Module& model, Optimizer& optimizer, const Batch& batch, double lr,
                       bool measure_params, AnomalyDetector* anomaly, DataParallel* data_parallel) {
   optimizer.set_lr(lr);
-  const Variable logits = model.forward(Variable(model_input(model, batch.images)));
+  // the model's input dtype from the optimizer's parameters, which it already holds (model_input
+  // would collect every parameter's name on every step)
+  const std::vector<OptimParam>& params = optimizer.params();
+  const Tensor x =
+      params.empty() ? batch.images : batch.images.to(params.front().variable->dtype());
+  const Variable logits = model.forward(Variable(x));
   const Variable loss = cross_entropy(logits, batch.labels);
   StepResult r;
   r.loss = loss.data().item();
