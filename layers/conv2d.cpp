@@ -13,12 +13,14 @@
 #include <algorithm>
 #include <memory>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "autograd/node.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/threads.h"
+#include "layers/conv2d_direct.h"
 #include "layers/weighted_op.h"
 
 namespace normlab {
@@ -32,6 +34,7 @@ struct ConvGeometry {
   std::int64_t B;  // images side by side in one GEMM (small maps), see images_per_gemm
   bool pointwise;  // 1×1, stride 1, padding 0: col = x
   bool parallel;   // split the blocks of images across threads
+  bool direct;     // float32, stride 1, one image per GEMM: the direct kernel (conv2d_direct.h)
 };
 
 // A GEMM over one small image (8×8: L = 64 columns) runs below the machine's peak, so images are
@@ -103,6 +106,8 @@ ConvGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b,
                 g.win.stride_w == 1 && g.win.pad_h == 0 && g.win.pad_w == 0;
   g.parallel = g.N > 1 && omp_get_max_threads() > 1 && g.N * g.O * g.K * g.L > 64 * kParallelGrain;
   g.B = images_per_gemm(g.N, g.L, g.parallel ? omp_get_max_threads() : 1);
+  g.direct = x.dtype() == DType::f32 && g.B == 1 && !g.pointwise && g.win.stride_h == 1 &&
+             g.win.stride_w == 1 && direct_conv2d_supported();
   return g;
 }
 
@@ -153,6 +158,12 @@ void block_im2col(const T* x, const ConvGeometry& g, Block blk, std::int64_t gr,
 // (Y starts as the bias and the GEMM adds onto it with β = 1: no zero-fill and no bias pass)
 template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.direct) {
+      direct_conv2d_forward(x, w, b, y, g.N, g.G, g.Cg, g.H, g.W, g.Og, g.win, g.parallel);
+      return;
+    }
+  }
   const std::int64_t BL = g.B * g.L;
   const bool direct = g.B == 1;
   const Scratch<T> cols(direct && g.pointwise ? 0 : thread_slots(g) * g.K * BL);
@@ -197,6 +208,18 @@ bool dx_by_transposed_conv(const ConvGeometry& g) {
          g.win.pad_w <= g.win.dilation_w * (g.win.kernel_w - 1);
 }
 
+// The direct weight gradient sums each of its 16-lane tiles once per block of images; with fewer
+// taps than this (a first layer on 1 or 3 channels) that fixed cost outweighs the GEMM it replaces.
+constexpr std::int64_t kDirectWeightGradTaps = 64;
+
+// With the direct kernel the transposed convolution needs no column matrix, so it serves a
+// widening convolution too; its output channels are x's, in tiles of 8, so a group of fewer than 8
+// (an RGB input) keeps col2im.
+bool dx_by_direct_conv(const ConvGeometry& g) {
+  return g.direct && g.Cg >= 8 && g.win.pad_h <= g.win.dilation_h * (g.win.kernel_h - 1) &&
+         g.win.pad_w <= g.win.dilation_w * (g.win.kernel_w - 1);
+}
+
 // The window that slides over dy (oH, oW) to give dx (H, W) in dx_by_transposed_conv.
 Window2d transposed_window(const ConvGeometry& g) {
   Window2d t = g.win;
@@ -232,6 +255,19 @@ void flip_transpose_weight(const T* w, const ConvGeometry& g, T* wt) {
 template <class T>
 void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const ConvGeometry& g) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (dx != nullptr && dx_by_direct_conv(g)) {  // step 2 by the direct kernel, then dx is done
+      std::vector<T> wflip(sz(g.G * g.Cg * g.Og * g.win.kernel_h * g.win.kernel_w));
+      flip_transpose_weight(w, g, wflip.data());
+      direct_conv2d_forward(dy, wflip.data(), nullptr, dx, g.N, g.G, g.Og, g.oH, g.oW, g.Cg,
+                            transposed_window(g), g.parallel);
+      dx = nullptr;
+    }
+    if (dw != nullptr && g.direct && g.K >= kDirectWeightGradTaps) {  // step 1, direct
+      direct_conv2d_weight_grad(x, dy, dw, g.N, g.G, g.Cg, g.H, g.W, g.Og, g.win, g.parallel);
+      dw = nullptr;
+    }
+  }
   const std::int64_t BL = g.B * g.L, col_size = g.K * BL, OK = g.O * g.K;  // col: (K, B·L)
   // dx by transposed convolution: im2col(dy) is (k_t, B·H·W) with k_t = Og·kH·kW, rows ld_t apart
   const std::int64_t HW = g.H * g.W, ld_t = g.B * HW, k_t = g.Og * g.win.kernel_h * g.win.kernel_w;
