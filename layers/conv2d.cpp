@@ -46,12 +46,13 @@ struct ConvGeometry {
 // the tiny CNN (docs/benchmarks.md).
 constexpr std::int64_t kTargetColumns = 256;
 
-// On maps small enough to be put side by side (below 16×16) an image has only a few chunks of 16
-// positions, and the direct kernel reads every weight once per few chunks, where the batched GEMM
-// reads it once per block of images. It still wins with up to 64·288 weights per group: the tiny
-// CNN's 32 → 64 at 14×14 ran 1.2-1.3x faster forward + backward, and its training on 1×28×28
+// On maps below 16×16 (put side by side unless the batch is small) an image has only a few chunks
+// of 16 positions, and the direct kernel reads every weight once per few chunks, where the batched
+// GEMM reads it once per block of images. It still wins with up to 64·288 weights per group: the
+// tiny CNN's 32 → 64 at 14×14 ran 1.2-1.3x faster forward + backward, and its training on 1×28×28
 // 1.07x. With ResNet-20's last stage (64 → 64 at 8×8, 64·576 weights) training ran 0.89x at batch
-// 128 (alternating pairs of `normlab bench`), so from there on the batched GEMM is used.
+// 128, and the tiny CNN's 64 → 128 at 8×8 ran slower forward + backward (alternating pairs of
+// `normlab bench`), so from there on the GEMM is used, at every batch size.
 constexpr std::int64_t kDirectSmallMapWeights = 64 * 288;
 
 std::int64_t images_per_gemm(std::int64_t N, std::int64_t L, int threads) {
@@ -115,9 +116,9 @@ ConvGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b,
                 g.win.stride_w == 1 && g.win.pad_h == 0 && g.win.pad_w == 0;
   g.parallel = g.N > 1 && omp_get_max_threads() > 1 && g.N * g.O * g.K * g.L > 64 * kParallelGrain;
   g.B = images_per_gemm(g.N, g.L, g.parallel ? omp_get_max_threads() : 1);
-  g.direct = x.dtype() == DType::f32 && (g.B == 1 || g.Og * g.K <= kDirectSmallMapWeights) &&
-             !g.pointwise && g.win.stride_h == 1 && g.win.stride_w == 1 &&
-             direct_conv2d_supported();
+  g.direct = x.dtype() == DType::f32 &&
+             (g.L >= kTargetColumns || g.Og * g.K <= kDirectSmallMapWeights) && !g.pointwise &&
+             g.win.stride_h == 1 && g.win.stride_w == 1 && direct_conv2d_supported();
   return g;
 }
 
