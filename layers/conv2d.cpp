@@ -53,7 +53,7 @@ constexpr std::int64_t kTargetColumns = 256;
 // 1.07x. With ResNet-20's last stage (64 → 64 at 8×8, 64·576 weights) training ran 0.89x at batch
 // 128, and the tiny CNN's 64 → 128 at 8×8 ran slower forward + backward (alternating pairs of
 // `normlab bench`), so from there on the GEMM is used, at every batch size.
-constexpr std::int64_t kDirectSmallMapWeights = 64 * 288;
+constexpr std::int64_t kDirectSmallMapWeights = std::int64_t{64} * 288;
 
 std::int64_t images_per_gemm(std::int64_t N, std::int64_t L, int threads) {
   std::int64_t B =

@@ -17,9 +17,10 @@ bool direct_conv2d_supported();
 
 // The per-call tables of one geometry, shared by every image and thread: the offset of each of
 // the K = C·kH·kW taps in the padded image, and the chunks of 16 output positions.
-// The kernel computes outputs on the padded grid q = oh·Wp + ow (ow < Wp), so 16 positions in a
-// row of a zmm register read 16 contiguous padded inputs for every tap; the lanes with ow ≥ oW
-// (the padding columns) are computed and never stored.
+// Outputs are indexed on the padded grid q = oh·Wp + ow, so the 16 positions of a chunk read 16
+// contiguous padded inputs for every tap. A chunk is either part of one row (masked store) or 16
+// consecutive grid positions across rows, whose lanes with ow ≥ oW (the padding columns) are
+// computed and never stored (compressing store); the weight gradient always walks the grid.
 class DirectConv2dPlan {
  public:
   // x: (C, H, W), output (oH, oW) of win, which must have stride 1 (ValueError otherwise).
