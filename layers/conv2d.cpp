@@ -35,7 +35,8 @@ struct ConvGeometry {
   std::int64_t B;  // images side by side in one GEMM (small maps), see images_per_gemm
   bool pointwise;  // 1×1, stride 1, padding 0: col = x
   bool parallel;   // split the blocks of images across threads
-  bool direct;     // float32, stride 1, one image per GEMM: the direct kernel (conv2d_direct.h)
+  bool direct;     // float32, stride 1, on AVX-512, a map of 16×16 or few weights: the direct
+                   // kernel (conv2d_direct.h; kDirectSmallMapWeights)
 };
 
 // A GEMM over one small image (8×8: L = 64 columns) runs below the machine's peak, so images are
@@ -213,10 +214,13 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry
 // Its column matrix has Og·kH·kW rows against col2im's Cg·kH·kW, so a convolution that widens
 // (Og > Cg) takes col2im, which moves fewer bytes (1.13x on the tiny CNN, whose convolutions all
 // widen). A strided convolution, or padding beyond d(k − 1), takes col2im too.
-bool dx_by_transposed_conv(const ConvGeometry& g) {
-  return g.Og <= g.Cg && g.win.stride_h == 1 && g.win.stride_w == 1 &&
+bool dx_is_a_convolution_of_dy(const ConvGeometry& g) {
+  return g.win.stride_h == 1 && g.win.stride_w == 1 &&
          g.win.pad_h <= g.win.dilation_h * (g.win.kernel_h - 1) &&
          g.win.pad_w <= g.win.dilation_w * (g.win.kernel_w - 1);
+}
+bool dx_by_transposed_conv(const ConvGeometry& g) {
+  return g.Og <= g.Cg && dx_is_a_convolution_of_dy(g);
 }
 
 // The direct weight gradient sums each of its 16-lane tiles once per block of images; with fewer
@@ -227,8 +231,7 @@ constexpr std::int64_t kDirectWeightGradTaps = 64;
 // widening convolution too; its output channels are x's, in tiles of 8, so a group of fewer than 8
 // (an RGB input) keeps col2im.
 bool dx_by_direct_conv(const ConvGeometry& g) {
-  return g.direct && g.Cg >= 8 && g.win.pad_h <= g.win.dilation_h * (g.win.kernel_h - 1) &&
-         g.win.pad_w <= g.win.dilation_w * (g.win.kernel_w - 1);
+  return g.direct && g.Cg >= 8 && dx_is_a_convolution_of_dy(g);
 }
 
 // The window that slides over dy (oH, oW) to give dx (H, W) in dx_by_transposed_conv.
