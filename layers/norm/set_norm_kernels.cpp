@@ -38,6 +38,10 @@ constexpr std::int64_t kChunk = 2048;
 // Positions per block of the per-position backward: its two accumulators of doubles take 8 KiB.
 constexpr std::int64_t kPositionBlock = 512;
 
+// The per-position backward takes its rows in groups whose x and dy fill about 2 MiB, so that its
+// second sweep reads them from L2 (2 MiB per core here), next to the dγ, dβ they add into.
+constexpr std::int64_t kPositionGroupBytes = std::int64_t{1} << 20;
+
 // Count, mean and M2 = Σ(x − mean)² of the values merged so far (double).
 struct Moments {
   double n = 0.0, mean = 0.0, m2 = 0.0;
@@ -147,39 +151,40 @@ template <class T>
   }
 }
 
-// Sweep 1 of a per-position row: Σ_d γ_d·dy_d and Σ_d γ_d·dy_d·x̂_d. kGamma is a template
-// argument so that each variant's loop has no branch in it and vectorizes.
+// Sweep 1 of a per-position backward, one row's slice of n positions: adds dy_d and dy_d·x̂_d
+// into the block's dβ, dγ accumulators and returns the slice's Σ γ_d·dy_d and Σ γ_d·dy_d·x̂_d.
+// kGamma is a template argument so that each variant's loop has no branch in it and vectorizes.
 template <bool kGamma, class T>
-[[gnu::always_inline]] inline void position_row_sums(const T* dy, const T* x, const T* gamma,
-                                                     std::int64_t n, double mu, double rs,
-                                                     double& sum_g, double& sum_gxhat) {
+[[gnu::always_inline]] inline void position_slice_sums(const T* dy, const T* x, const T* gamma,
+                                                       std::int64_t n, double mu, double rs,
+                                                       double* acc_dy, double* acc_dyxhat,
+                                                       double& sum_g, double& sum_gxhat) {
   double sg = 0.0, sgx = 0.0;
 #pragma omp simd reduction(+ : sg, sgx)
   for (std::int64_t i = 0; i < n; ++i) {
-    const double g = kGamma ? static_cast<double>(gamma[i]) * static_cast<double>(dy[i])
-                            : static_cast<double>(dy[i]);
-    sg += g;
-    sgx += g * (static_cast<double>(x[i]) - mu) * rs;
-  }
-  sum_g = sg;
-  sum_gxhat = sgx;
-}
-
-// Sweep 2 of one row over a block of n positions: adds dy_d and dy_d·x̂_d into the block's dβ, dγ
-// accumulators and writes dx_d = rstd·γ_d·dy_d + b·(x_d − μ) + c.
-template <bool kGamma, class T>
-[[gnu::always_inline]] inline void position_block_dx(const T* dy, const T* x, const T* gamma,
-                                                     std::int64_t n, double mu, double rs, double b,
-                                                     double c, double* acc_dy, double* acc_dyxhat,
-                                                     T* dx) {
-#pragma omp simd
-  for (std::int64_t i = 0; i < n; ++i) {
     const double dyi = static_cast<double>(dy[i]);
-    const double centered = static_cast<double>(x[i]) - mu;
+    const double dyxhat = dyi * (static_cast<double>(x[i]) - mu) * rs;
     const double g = kGamma ? static_cast<double>(gamma[i]) : 1.0;
     acc_dy[i] += dyi;
-    acc_dyxhat[i] += dyi * centered * rs;
-    dx[i] = static_cast<T>(rs * g * dyi + b * centered + c);
+    acc_dyxhat[i] += dyxhat;
+    sg += g * dyi;
+    sgx += g * dyxhat;
+  }
+  sum_g += sg;
+  sum_gxhat += sgx;
+}
+
+// Sweep 2 of a per-position backward, one row's slice of n positions:
+// dx_d = rstd·γ_d·dy_d + b·(x_d − μ) + c.
+template <bool kGamma, class T>
+[[gnu::always_inline]] inline void position_slice_dx(const T* dy, const T* x, const T* gamma,
+                                                     std::int64_t n, double mu, double rs, double b,
+                                                     double c, T* dx) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double g = kGamma ? static_cast<double>(gamma[i]) : 1.0;
+    dx[i] = static_cast<T>(rs * g * static_cast<double>(dy[i]) +
+                           b * (static_cast<double>(x[i]) - mu) + c);
   }
 }
 
@@ -202,9 +207,12 @@ struct BackwardArgs {
   const double *mean, *rstd;
   bool constant_stats;
   T* dx;
-  double *run_dy, *run_dyxhat;  // per_run: (sets, runs per row) partial Σdy, Σdy·x̂
-  double *coef_b, *coef_c;  // per_position: (sets) b and c of dx = rstd·γ·dy + b·(x − μ) + c
-  double *dgamma, *dbeta;   // per_position: (inner) outputs, or null
+  double *run_dy = nullptr, *run_dyxhat = nullptr;  // per_run: (sets, runs) partial Σdy, Σdy·x̂
+  // per_position: the rows [first_row, first_row + rows) of the current group, their partial
+  // (Σg, Σg·x̂) per (row, block), and their b and c of dx = rstd·γ·dy + b·(x − μ) + c
+  std::int64_t first_row = 0, rows = 0;
+  double *block_sums = nullptr, *coef_b = nullptr, *coef_c = nullptr;
+  double *dgamma = nullptr, *dbeta = nullptr;  // per_position: (inner) outputs, or null
 };
 
 // One set: statistics (eq. D0), then y = γ_p·(x̂·r + d) + β_p (eq. 1 and 6 of the GN paper).
@@ -306,58 +314,62 @@ template <class T>
   }
 }
 
-// Per-position backward, sweep 1, one row (= one set: outer is 1): Σg and Σg·x̂, and from them
-// the set's b and c of eq. D4 regrouped (RMSNorm, which does not subtract the mean, has c = 0).
+// Per-position backward, sweep 1, one block of positions [d0, d0 + n) in every row of the group:
+// dβ_d += Σ_s dy and dγ_d += Σ_s dy·x̂, summed in row order while the block's accumulators sit in
+// L1, and each row's partial Σg, Σg·x̂ over the block.
 template <class T>
-[[gnu::always_inline]] inline void position_row_coefficients(const BackwardArgs<T>& k,
-                                                             std::int64_t s) {
-  const SetLayout& L = k.plan->sets;
-  const double mu = k.mean[s], rs = k.rstd[s];
-  const double m = static_cast<double>(L.m());
-  const T* dy = k.dy + s * L.inner;
-  const T* x = k.x + s * L.inner;
-  double sum_g = 0.0, sum_gxhat = 0.0;
-  if (!k.constant_stats) {
-    if (k.gamma != nullptr) {
-      position_row_sums<true>(dy, x, k.gamma, L.inner, mu, rs, sum_g, sum_gxhat);
-    } else {
-      position_row_sums<false>(dy, x, k.gamma, L.inner, mu, rs, sum_g, sum_gxhat);
-    }
-  }
-  k.coef_b[s] = -rs * rs * sum_gxhat / m;
-  k.coef_c[s] = k.plan->subtract_mean ? -rs * sum_g / m : 0.0;
-}
-
-// Per-position backward, sweep 2, the positions [d0, d0 + n) of block `block` in every row:
-// dβ_d = Σ_s dy and dγ_d = Σ_s dy·x̂ summed in set order while the block's accumulators sit in L1,
-// and dx.
-template <class T>
-[[gnu::always_inline]] inline void position_block_backward(const BackwardArgs<T>& k,
-                                                           std::int64_t block) {
+[[gnu::always_inline]] inline void position_block_sums(const BackwardArgs<T>& k,
+                                                       std::int64_t block) {
   const SetLayout& L = k.plan->sets;
   const std::int64_t d0 = block * kPositionBlock, n = std::min(kPositionBlock, L.inner - d0);
-  std::array<double, kPositionBlock> acc_dy{}, acc_dyxhat{};
+  const std::int64_t blocks = (L.inner + kPositionBlock - 1) / kPositionBlock;
+  // dβ_d and dγ_d accumulate in place; without them, in a scratch block that is thrown away
+  std::array<double, kPositionBlock> scratch_dy, scratch_dyxhat;
+  double* acc_dy = k.dbeta != nullptr ? k.dbeta + d0 : scratch_dy.data();
+  double* acc_dyxhat = k.dgamma != nullptr ? k.dgamma + d0 : scratch_dyxhat.data();
+  if (k.dbeta == nullptr) {
+    std::fill_n(acc_dy, n, 0.0);
+  }
+  if (k.dgamma == nullptr) {
+    std::fill_n(acc_dyxhat, n, 0.0);
+  }
   const T* gamma = k.gamma != nullptr ? k.gamma + d0 : nullptr;
-  for (std::int64_t s = 0; s < L.sets; ++s) {
-    const std::int64_t at = s * L.inner + d0;
+  for (std::int64_t r = 0; r < k.rows; ++r) {
+    const std::int64_t s = k.first_row + r, at = s * L.inner + d0;
+    double* sums = k.block_sums + 2 * (r * blocks + block);
+    sums[0] = sums[1] = 0.0;
     if (gamma != nullptr) {
-      position_block_dx<true>(k.dy + at, k.x + at, gamma, n, k.mean[s], k.rstd[s], k.coef_b[s],
-                              k.coef_c[s], acc_dy.data(), acc_dyxhat.data(), k.dx + at);
+      position_slice_sums<true>(k.dy + at, k.x + at, gamma, n, k.mean[s], k.rstd[s], acc_dy,
+                                acc_dyxhat, sums[0], sums[1]);
     } else {
-      position_block_dx<false>(k.dy + at, k.x + at, gamma, n, k.mean[s], k.rstd[s], k.coef_b[s],
-                               k.coef_c[s], acc_dy.data(), acc_dyxhat.data(), k.dx + at);
+      position_slice_sums<false>(k.dy + at, k.x + at, gamma, n, k.mean[s], k.rstd[s], acc_dy,
+                                 acc_dyxhat, sums[0], sums[1]);
     }
-  }
-  if (k.dbeta != nullptr) {
-    std::copy_n(acc_dy.data(), n, k.dbeta + d0);
-  }
-  if (k.dgamma != nullptr) {
-    std::copy_n(acc_dyxhat.data(), n, k.dgamma + d0);
   }
 }
 
-// The backward's units of work: a per_run set, a per-position row's b and c, a block of positions.
-enum class BackwardStep : std::uint8_t { per_run_set, position_coefficients, position_block };
+// Per-position backward, sweep 2, one block of positions in every row of the group: dx, while
+// the group is still in cache.
+template <class T>
+[[gnu::always_inline]] inline void position_block_dx(const BackwardArgs<T>& k, std::int64_t block) {
+  const SetLayout& L = k.plan->sets;
+  const std::int64_t d0 = block * kPositionBlock, n = std::min(kPositionBlock, L.inner - d0);
+  const T* gamma = k.gamma != nullptr ? k.gamma + d0 : nullptr;
+  for (std::int64_t r = 0; r < k.rows; ++r) {
+    const std::int64_t s = k.first_row + r, at = s * L.inner + d0;
+    if (gamma != nullptr) {
+      position_slice_dx<true>(k.dy + at, k.x + at, gamma, n, k.mean[s], k.rstd[s], k.coef_b[s],
+                              k.coef_c[s], k.dx + at);
+    } else {
+      position_slice_dx<false>(k.dy + at, k.x + at, gamma, n, k.mean[s], k.rstd[s], k.coef_b[s],
+                               k.coef_c[s], k.dx + at);
+    }
+  }
+}
+
+// The backward's units of work: a per_run set; a block of positions in a group of per-position
+// rows, sweep 1 (sums) or sweep 2 (dx).
+enum class BackwardStep : std::uint8_t { per_run_set, position_sums, position_dx };
 
 template <class T>
 [[gnu::always_inline]] inline void backward_step(const BackwardArgs<T>& k, BackwardStep step,
@@ -366,11 +378,11 @@ template <class T>
     case BackwardStep::per_run_set:
       backward_set(k, i);
       return;
-    case BackwardStep::position_coefficients:
-      position_row_coefficients(k, i);
+    case BackwardStep::position_sums:
+      position_block_sums(k, i);
       return;
-    case BackwardStep::position_block:
-      position_block_backward(k, i);
+    case BackwardStep::position_dx:
+      position_block_dx(k, i);
       return;
   }
 }
@@ -393,6 +405,58 @@ NORMLAB_MULTIVERSION void backward_one_step(const BackwardArgs<double>& k, Backw
 
 bool worth_threads(const SetLayout& L) {
   return L.sets > 1 && L.sets * L.m() >= kParallelGrain;
+}
+
+// The per-position backward (LayerNorm, RMSNorm: outer is 1, a set is a row, γ_d per position),
+// one group of rows after the other. Both sweeps thread over blocks of positions, with the same
+// static split, so a thread's second sweep reads what its first left in its cache. Each dγ_d, dβ_d
+// is summed over the rows in order and each row's Σg, Σg·x̂ over its blocks in order, so the bits
+// do not depend on the thread count, and no thread keeps a partial sum of all C·H·W positions.
+template <class T>
+void position_backward(BackwardArgs<T>& k, bool threads) {
+  const SetLayout& L = k.plan->sets;
+  const std::int64_t blocks = (L.inner + kPositionBlock - 1) / kPositionBlock;
+  const std::int64_t row_bytes = 2 * L.inner * static_cast<std::int64_t>(sizeof(T));
+  const std::int64_t group =
+      std::clamp<std::int64_t>(kPositionGroupBytes / std::max<std::int64_t>(row_bytes, 1), 1,
+                               std::max<std::int64_t>(L.sets, 1));
+  const double m = static_cast<double>(L.m());
+  std::vector<double> block_sums(2 * static_cast<std::size_t>(group * blocks));
+  std::vector<double> coef(2 * static_cast<std::size_t>(L.sets));
+  k.block_sums = block_sums.data();
+  k.coef_b = coef.data();
+  k.coef_c = coef.data() + L.sets;
+  if (k.dbeta != nullptr) {
+    std::fill(k.dbeta, k.dbeta + L.inner, 0.0);
+  }
+  if (k.dgamma != nullptr) {
+    std::fill(k.dgamma, k.dgamma + L.inner, 0.0);
+  }
+  const bool block_threads = threads && blocks > 1;
+  for (k.first_row = 0; k.first_row < L.sets; k.first_row += group) {
+    k.rows = std::min(group, L.sets - k.first_row);
+#pragma omp parallel for schedule(static) if (block_threads)
+    for (std::int64_t block = 0; block < blocks; ++block) {
+      backward_one_step(k, BackwardStep::position_sums, block);
+    }
+    // b and c of each row (eq. D4 regrouped; RMSNorm, which does not subtract the mean, has c = 0;
+    // eval mode, whose statistics are constants, has b = c = 0)
+    for (std::int64_t r = 0; r < k.rows; ++r) {
+      double sum_g = 0.0, sum_gxhat = 0.0;
+      for (std::int64_t block = 0; block < blocks; ++block) {
+        sum_g += block_sums[2 * (r * blocks + block)];
+        sum_gxhat += block_sums[2 * (r * blocks + block) + 1];
+      }
+      const std::int64_t s = k.first_row + r;
+      const double rs = k.rstd[s];
+      k.coef_b[s] = k.constant_stats ? 0.0 : -rs * rs * sum_gxhat / m;
+      k.coef_c[s] = k.constant_stats || !k.plan->subtract_mean ? 0.0 : -rs * sum_g / m;
+    }
+#pragma omp parallel for schedule(static) if (block_threads)
+    for (std::int64_t block = 0; block < blocks; ++block) {
+      backward_one_step(k, BackwardStep::position_dx, block);
+    }
+  }
 }
 
 }  // namespace
@@ -423,25 +487,20 @@ void set_norm_backward(const NormPlan& plan, const T* dy, const T* x, const T* g
   const SetLayout& L = plan.sets;
   const AffineLayout& A = plan.affine;
   const bool threads = worth_threads(L);
-  BackwardArgs<T> k{&plan, dy,      x,       gamma,   renorm,  mean,   rstd, constant_stats,
-                    dx,    nullptr, nullptr, nullptr, nullptr, dgamma, dbeta};
+  BackwardArgs<T> k{.plan = &plan,
+                    .dy = dy,
+                    .x = x,
+                    .gamma = gamma,
+                    .renorm = renorm,
+                    .mean = mean,
+                    .rstd = rstd,
+                    .constant_stats = constant_stats,
+                    .dx = dx,
+                    .dgamma = dgamma,
+                    .dbeta = dbeta};
   if (A.kind == AffineLayout::Kind::per_position) {
-    // Sweep 1 over rows (threads over sets), then sweep 2 over blocks of positions (threads over
-    // blocks): each block sums its dγ_d, dβ_d over the sets in order, so the bits do not depend on
-    // the thread count, and no thread keeps a partial sum of every position.
     assert(renorm.r == nullptr && renorm.d == nullptr);
-    std::vector<double> coef(2 * static_cast<std::size_t>(L.sets));
-    k.coef_b = coef.data();
-    k.coef_c = coef.data() + L.sets;
-#pragma omp parallel for schedule(static) if (threads)
-    for (std::int64_t s = 0; s < L.sets; ++s) {
-      backward_one_step(k, BackwardStep::position_coefficients, s);
-    }
-    const std::int64_t blocks = (L.inner + kPositionBlock - 1) / kPositionBlock;
-#pragma omp parallel for schedule(static) if (threads && blocks > 1)
-    for (std::int64_t block = 0; block < blocks; ++block) {
-      backward_one_step(k, BackwardStep::position_block, block);
-    }
+    position_backward(k, threads);
     return;
   }
   const std::int64_t runs = A.run > 0 ? L.inner / A.run : 0;

@@ -126,6 +126,26 @@ std::vector<Case> cases() {
        [](const Tensor& x, const Tensor& dy, const Tensor& g) {
          return layer_norm_backward_reference(x, dy, {5000}, g, kEps);
        }},
+      // The per-position backward takes rows in groups of about 1 MiB of x and dy: 8 rows of
+      // 8192 doubles, so 20 rows make groups of 8, 8 and 4 (float32: 16 and 4).
+      {"layer_norm over (C, H, W), rows in several groups",
+       {20, 8, 32, 32},
+       {8, 32, 32},
+       [](const Variable& x, const Variable& w, const Variable& b) {
+         return layer_norm(x, {8, 32, 32}, w, b, kEps);
+       },
+       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+         return layer_norm_backward_reference(x, dy, {8, 32, 32}, g, kEps);
+       }},
+      {"layer_norm without affine, rows in several groups",
+       {20, 8192},
+       {},
+       [](const Variable& x, const Variable& w, const Variable& b) {
+         return layer_norm(x, {8192}, w, b, kEps);
+       },
+       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+         return layer_norm_backward_reference(x, dy, {8192}, g, kEps);
+       }},
       {"channel_norm",
        {2, 6, 3, 3},
        {3},
@@ -174,6 +194,15 @@ TEST_CASE("fused kernels equal the references for RMSNorm and batch renormalizat
     CHECK(relative_error(x.grad(), ref.dx) < 1e-12);
     CHECK(relative_error(w.grad(), ref.dgamma.view({3, 6})) < 1e-12);
     CHECK_FALSE(ref.dbeta.defined());
+  }
+  SECTION("rms_norm, rows in several groups of the backward") {
+    Variable x(randn({20, 8192}, DType::f64, rng, 0.5, 2.0), true);
+    Variable w = param({8192}, rng);
+    const Tensor dy = randn({20, 8192}, DType::f64, rng);
+    rms_norm(x, {8192}, w, 1e-6).backward(dy);
+    const NormGrads ref = rms_norm_backward_reference(x.data(), dy, {8192}, w.data(), 1e-6);
+    CHECK(relative_error(x.grad(), ref.dx) < 1e-12);
+    CHECK(relative_error(w.grad(), ref.dgamma.view({8192})) < 1e-12);
   }
   SECTION("batch_renorm with r and d away from 1 and 0") {
     Variable x(randn({6, 3, 2, 2}, DType::f64, rng, 1.0, 2.0), true);
