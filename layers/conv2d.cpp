@@ -36,7 +36,8 @@ struct ConvGeometry {
   bool pointwise;  // 1×1, stride 1, padding 0: col = x
   bool parallel;   // split the blocks of images across threads
   bool direct;     // float32, stride 1, on AVX-512, a map of 16×16 or few weights: the direct
-                   // kernel (conv2d_direct.h; kDirectSmallMapWeights)
+                   // kernel (conv2d_direct.h) for the forward and dx; kDirectForwardMapWeights
+  bool direct_weight_grad;  // and for dW: kDirectSmallMapWeights, kDirectWeightGradTaps
 };
 
 // A GEMM over one small image (8×8: L = 64 columns) runs below the machine's peak, so images are
@@ -53,8 +54,22 @@ constexpr std::int64_t kTargetColumns = 256;
 // tiny CNN's 32 → 64 at 14×14 ran 1.2-1.3x faster forward + backward, and its training on 1×28×28
 // 1.07x. With ResNet-20's last stage (64 → 64 at 8×8, 64·576 weights) training ran 0.89x at batch
 // 128, and the tiny CNN's 64 → 128 at 8×8 ran slower forward + backward (alternating pairs of
-// `normlab bench`), so from there on the GEMM is used, at every batch size.
+// `normlab bench`), so from there on dW is left to the GEMM, at every batch size, and so are the
+// forward and dx unless kDirectForwardMapWeights says otherwise.
 constexpr std::int64_t kDirectSmallMapWeights = std::int64_t{64} * 288;
+
+// The forward and dx alone (dW stays on the GEMM) also win on 8×8 maps and up with up to 64·576
+// weights per group, ResNet-20's last stage: its 64 → 64 conv at 8×8 ran 1.2x faster forward +
+// backward at batch 32 and 128. The direct weight gradient there sums its 16 lanes too often
+// (few chunks per image) and was slower than the GEMM. Larger layers at 8×8 (VGG's 256 → 256)
+// keep the GEMM, which runs them near 80% of the peak, and so does 64 → 128 at 7×7 (the tiny CNN),
+// where the direct forward + backward ran 0.9x.
+constexpr std::int64_t kDirectForwardMinColumns = 64;
+constexpr std::int64_t kDirectForwardMapWeights = std::int64_t{64} * 576;
+
+// The direct weight gradient sums each of its 16-lane tiles once per block of images; with fewer
+// taps than this (a first layer on 1 or 3 channels) that fixed cost outweighs the GEMM it replaces.
+constexpr std::int64_t kDirectWeightGradTaps = 64;
 
 std::int64_t images_per_gemm(std::int64_t N, std::int64_t L, int threads) {
   std::int64_t B =
@@ -117,9 +132,14 @@ ConvGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b,
                 g.win.stride_w == 1 && g.win.pad_h == 0 && g.win.pad_w == 0;
   g.parallel = g.N > 1 && omp_get_max_threads() > 1 && g.N * g.O * g.K * g.L > 64 * kParallelGrain;
   g.B = images_per_gemm(g.N, g.L, g.parallel ? omp_get_max_threads() : 1);
-  g.direct = x.dtype() == DType::f32 &&
-             (g.L >= kTargetColumns || g.Og * g.K <= kDirectSmallMapWeights) && !g.pointwise &&
-             g.win.stride_h == 1 && g.win.stride_w == 1 && direct_conv2d_supported();
+  const bool direct_capable = x.dtype() == DType::f32 && !g.pointwise && g.win.stride_h == 1 &&
+                              g.win.stride_w == 1 && direct_conv2d_supported();
+  const bool large_map = g.L >= kTargetColumns, few_weights = g.Og * g.K <= kDirectSmallMapWeights;
+  g.direct = direct_capable &&
+             (large_map || few_weights ||
+              (g.L >= kDirectForwardMinColumns && g.Og * g.K <= kDirectForwardMapWeights));
+  g.direct_weight_grad =
+      direct_capable && (large_map || few_weights) && g.K >= kDirectWeightGradTaps;
   return g;
 }
 
@@ -223,10 +243,6 @@ bool dx_by_transposed_conv(const ConvGeometry& g) {
   return g.Og <= g.Cg && dx_is_a_convolution_of_dy(g);
 }
 
-// The direct weight gradient sums each of its 16-lane tiles once per block of images; with fewer
-// taps than this (a first layer on 1 or 3 channels) that fixed cost outweighs the GEMM it replaces.
-constexpr std::int64_t kDirectWeightGradTaps = 64;
-
 // With the direct kernel the transposed convolution needs no column matrix, so it serves a
 // widening convolution too; its output channels are x's, in tiles of 8, so a group of fewer than 8
 // (an RGB input) keeps col2im.
@@ -277,7 +293,7 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                             transposed_window(g), g.parallel);
       dx = nullptr;
     }
-    if (dw != nullptr && g.direct && g.K >= kDirectWeightGradTaps) {  // step 1, direct
+    if (dw != nullptr && g.direct_weight_grad) {  // step 1, direct
       direct_conv2d_weight_grad(x, dy, dw, g.N, g.G, g.Cg, g.H, g.W, g.Og, g.win, g.parallel);
       dw = nullptr;
     }
