@@ -9,7 +9,7 @@
 //
 // The weight gradient's tile is 4 channels × 6 taps: per chunk it loads 6 shifted chunks of the
 // padded image and 4 chunks of dy and adds 24 products into 16-lane sums, whose lanes are added
-// together once per block of images.
+// together once per block of images, 8 sums at a time.
 #include "layers/conv2d_direct.h"
 
 #include <fmt/format.h>
@@ -127,15 +127,31 @@ struct GradTileArgs {
   std::int64_t K;
 };
 
-// The sum of the 16 lanes, as a tree of halves.
-__attribute__((target("avx512f"))) float sum_lanes(__m512 v) {
-  v = _mm512_add_ps(v,
-                    _mm512_mask_shuffle_f32x4(v, 0xFFFF, v, v, 0x4E));  // swap the 256-bit halves
-  v = _mm512_add_ps(v,
-                    _mm512_mask_shuffle_f32x4(v, 0xFFFF, v, v, 0xB1));  // swap the 128-bit quarters
-  v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, 0xFFFF, v, 0x4E));  // swap the pairs in a quarter
-  v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, 0xFFFF, v, 0xB1));  // swap the neighbours
-  return _mm512_cvtss_f32(v);
+// The lane sums of 8 vectors, s[i] = Σ_l v[i][l], by a tree that adds 8 vectors' halves, then
+// quarters, then pairs side by side: 23 shuffles and adds where summing each vector alone takes
+// 64. (The masked forms with an all-ones mask give the plain shuffles; the unmasked intrinsics
+// trip GCC 12's -Wuninitialized.)
+__attribute__((target("avx512f"))) void sum_lanes_of_8(const __m512* v, float* s) {
+  constexpr __mmask16 kAll = 0xFFFF;
+  __m512 halves[4];  // halves[i]: lanes 0-7 sum to s[2i], lanes 8-15 to s[2i + 1]
+  for (std::int64_t i = 0; i < 4; ++i) {
+    const __m512 a = v[2 * i], b = v[2 * i + 1];
+    halves[i] = _mm512_add_ps(_mm512_mask_shuffle_f32x4(a, kAll, a, b, 0x44),
+                              _mm512_mask_shuffle_f32x4(a, kAll, a, b, 0xEE));
+  }
+  __m512 quarters[2];  // quarters[j]: 128-bit block b sums to s[4j + b]
+  for (std::int64_t j = 0; j < 2; ++j) {
+    const __m512 a = halves[2 * j], b = halves[2 * j + 1];
+    quarters[j] = _mm512_add_ps(_mm512_mask_shuffle_f32x4(a, kAll, a, b, 0x88),
+                                _mm512_mask_shuffle_f32x4(a, kAll, a, b, 0xDD));
+  }
+  const __m512 a = quarters[0], b = quarters[1];
+  // per block b: lanes 0, 1 sum to s[b], lanes 2, 3 to s[b + 4]
+  const __m512 pairs = _mm512_add_ps(_mm512_mask_shuffle_ps(a, kAll, a, b, 0x44),
+                                     _mm512_mask_shuffle_ps(a, kAll, a, b, 0xEE));
+  const __m512 sums = _mm512_add_ps(pairs, _mm512_mask_permute_ps(pairs, kAll, pairs, 0xB1));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+  _mm512_mask_storeu_ps(s, 0xFF, _mm512_mask_permutexvar_ps(sums, kAll, order, sums));
 }
 
 template <int kChannels, int kTaps>
@@ -164,11 +180,22 @@ __attribute__((target("avx512f"))) void weight_grad_tile(const GradTileArgs& a) 
       }
     }
   }
+  constexpr int kSums = kChannels * kTaps, kGroups = (kSums + 7) / 8;
+  float sums[kGroups * 8];
+#pragma GCC unroll 3
+  for (std::int64_t g = 0; g < kGroups; ++g) {
+    __m512 group[8];
+#pragma GCC unroll 8
+    for (std::int64_t i = 0; i < 8; ++i) {
+      group[i] = g * 8 + i < kSums ? acc[g * 8 + i] : _mm512_setzero_ps();
+    }
+    sum_lanes_of_8(group, sums + g * 8);
+  }
 #pragma GCC unroll 8
   for (int o = 0; o < kChannels; ++o) {
 #pragma GCC unroll 8
     for (int t = 0; t < kTaps; ++t) {
-      a.dw[o * a.K + t] += sum_lanes(acc[o * kTaps + t]);
+      a.dw[o * a.K + t] += sums[o * kTaps + t];
     }
   }
 }
