@@ -9,7 +9,8 @@ layer figure stands next to its bandwidth bound (the fewest bytes the pass must 
     /usr/bin/python3 tools/bench_compare.py --normlab build/release/tools/normlab --threads 2 \\
         --suite layers --rounds 3
 
-Suites: layers (the four core norms at three shapes, and the relatives at one), tiny (the tiny CNN
+Suites: layers (the four core norms at three shapes, the relatives at one, and the largest
+convolutions of VGG and ResNet-20, whose GEMM work also gets a GFLOP/s table), tiny (the tiny CNN
 on 1x28x28 and 3x32x32 with norms none, batch, group at batch 2, 8, 32, 128), deep (resnet20 and
 vgg at batch 32 and 128), all. Prints Markdown tables on stdout (docs/benchmarks.md holds one run).
 """
@@ -50,12 +51,23 @@ def relatives(shape):
     ]
 
 
+# The largest convolutions of VGG and ResNet-20 at batch 32, beyond the relatives' 64 -> 64 at
+# 32x32: the GEMM work whose GFLOP/s the layer suite puts next to the sgemm peak.
+LARGE_CONVS = [(128, "32x128x16x16"), (256, "32x256x8x8"), (512, "32x512x4x4")]
+
+
+def large_convs():
+    return [(f"Conv2d 3x3, {c} -> {c}", "conv2d",
+             [f"in_channels={c}", f"out_channels={c}", "kernel_size=3", "padding=1", "bias=false"],
+             shape) for c, shape in LARGE_CONVS]
+
+
 def layer_configs():
     out = []
     for shape in SHAPES:
         out += [(label, layer, sets, shape) for label, layer, sets in core_norms(shape)]
     out += [(label, layer, sets, SHAPES[0]) for label, layer, sets in relatives(SHAPES[0])]
-    return out
+    return out + large_convs()
 
 
 def model_configs(suite):
@@ -126,6 +138,26 @@ def print_layers(args, machine):
             bound = nbytes / (bw * 1e9) * 1e6
             print(f"| {label} | {shape} | {name} | {n:.0f} | {t:.0f} | {t / n:.2f} |"
                   f" {nbytes / (n * 1e-6) / 1e9:.1f} | {bound:.0f} | {n / bound:.2f} |")
+    print_gemm_layers(configs, results, machine["sgemm_gflops"])
+
+
+def print_gemm_layers(configs, results, peak):
+    """The convolutions' GEMM work (normlab's count, the same for both) per second, against the
+    sgemm peak."""
+    print()
+    print("| convolution | shape | pass | normlab GFLOP/s | of sgemm peak | PyTorch GFLOP/s |"
+          " of sgemm peak |")
+    print("|---|---|---|---|---|---|---|")
+    for (label, _, _, shape), (ours, theirs) in zip(configs, results):
+        if ours[0][0].get("forward_flops", 0.0) <= 0.0:
+            continue
+        for key, flops_key, name in (("forward_us", "forward_flops", "forward"),
+                                     ("forward_backward_us", "forward_backward_flops",
+                                      "forward+backward")):
+            flops = ours[0][0][flops_key]
+            n, t = flops / med(ours, key) / 1e3, flops / med(theirs, key) / 1e3
+            print(f"| {label} | {shape} | {name} | {n:.1f} | {100 * n / peak:.0f}% | {t:.1f} |"
+                  f" {100 * t / peak:.0f}% |")
 
 
 def print_models(args, machine):

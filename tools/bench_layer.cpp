@@ -11,6 +11,7 @@
 #include "core/rng.h"
 #include "layers/layer_table.h"
 #include "tools/bench_stats.h"
+#include "tools/gemm_work.h"
 
 namespace normlab {
 
@@ -23,6 +24,7 @@ LayerBenchResult bench_layer(const LayerBenchRequest& r) {
   layer->train(r.train);
   Variable x(randn(r.shape, r.dtype, rng), true);
   const Tensor dy = randn(layer->forward_no_grad(x.data()).shape(), r.dtype, rng);
+  const double flops = layer_forward_gemm_flops(*layer, dy.numel());
   auto forward = [&] { return layer->forward(x); };
   auto forward_backward = [&] {
     layer->zero_grad();
@@ -41,7 +43,9 @@ LayerBenchResult bench_layer(const LayerBenchRequest& r) {
   return {.forward_us = 1e6 * median(fwd),
           .forward_backward_us = 1e6 * median(fwd_bwd),
           .forward_bytes = 2.0 * bytes,
-          .forward_backward_bytes = 5.0 * bytes};
+          .forward_backward_bytes = 5.0 * bytes,
+          .forward_flops = flops,
+          .forward_backward_flops = 3.0 * flops};
 }
 
 }  // namespace normlab

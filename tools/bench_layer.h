@@ -30,6 +30,9 @@ struct LayerBenchResult {
   // The fewest bytes each pass must move through memory: forward reads x and writes y;
   // forward + backward also reads dy, reads x again (or what was saved of it) and writes dx.
   double forward_bytes = 0.0, forward_backward_bytes = 0.0;
+  // The GEMM work of a convolution or linear layer (tools/gemm_work.h), 0 for any other layer:
+  // forward 2·numel(y)·K; forward + backward three times that (∂x and ∂W).
+  double forward_flops = 0.0, forward_backward_flops = 0.0;
 };
 
 // ValueError for a bad layer, option, or shape (from the layer table), or steps/repeats < 1.

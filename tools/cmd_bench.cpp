@@ -210,12 +210,21 @@ void run_layer_bench(const BenchOptions& o, const MachineLimits& m) {
   auto gbps = [](double bytes, double us) { return bytes / (us * 1e-6) / 1e9; };
   fmt::print("normlab bench: {} {} {} {}, {} threads, median of {} x {} calls\n", o.layer,
              fmt::join(o.settings, " "), o.shape, o.mode, num_threads(), o.repeats, o.steps);
-  fmt::print("{:>18}  {:>10}  {:>8}  {:>12}\n", "pass", "µs", "GB/s", "bound µs");
-  for (const auto& [pass, us, bytes] :
-       {std::tuple{"forward", res.forward_us, res.forward_bytes},
-        std::tuple{"forward+backward", res.forward_backward_us, res.forward_backward_bytes}}) {
+  // A convolution or linear layer also gets the GFLOP/s of its GEMM work, next to the sgemm peak.
+  const bool gemm = res.forward_flops > 0.0;
+  fmt::print("{:>18}  {:>10}  {:>8}  {:>12}{}\n", "pass", "µs", "GB/s", "bound µs",
+             gemm ? fmt::format("  {:>8}  {:>8}", "GFLOP/s", "of peak") : std::string());
+  for (const auto& [pass, us, bytes, flops] :
+       {std::tuple{"forward", res.forward_us, res.forward_bytes, res.forward_flops},
+        std::tuple{"forward+backward", res.forward_backward_us, res.forward_backward_bytes,
+                   res.forward_backward_flops}}) {
     const double bound_us = bw > 0.0 ? bytes / (bw * 1e9) * 1e6 : 0.0;
-    fmt::print("{:>18}  {:>10.1f}  {:>8.1f}  {:>12.1f}\n", pass, us, gbps(bytes, us), bound_us);
+    const double gflops = flops / (us * 1e-6) / 1e9;
+    const std::string share = m.sgemm_gflops > 0.0
+                                  ? fmt::format("{:.0f}%", 100.0 * gflops / m.sgemm_gflops)
+                                  : std::string("-");
+    fmt::print("{:>18}  {:>10.1f}  {:>8.1f}  {:>12.1f}{}\n", pass, us, gbps(bytes, us), bound_us,
+               gemm ? fmt::format("  {:>8.1f}  {:>8}", gflops, share) : std::string());
   }
   if (o.json) {
     fmt::print("{}\n", nlohmann::json{{"kind", "layer"},
@@ -226,7 +235,9 @@ void run_layer_bench(const BenchOptions& o, const MachineLimits& m) {
                                       {"forward_us", res.forward_us},
                                       {"forward_backward_us", res.forward_backward_us},
                                       {"forward_bytes", res.forward_bytes},
-                                      {"forward_backward_bytes", res.forward_backward_bytes}}
+                                      {"forward_backward_bytes", res.forward_backward_bytes},
+                                      {"forward_flops", res.forward_flops},
+                                      {"forward_backward_flops", res.forward_backward_flops}}
                            .dump());
   }
 }

@@ -26,12 +26,16 @@ std::int64_t gemm_reduction_length(const Module& child) {
   return 0;
 }
 
+double forward_flops(std::int64_t output_numel, std::int64_t k) {
+  return 2.0 * static_cast<double>(output_numel) * static_cast<double>(k);
+}
+
 class GemmCounter final : public ForwardObserver {
  public:
   Variable after_forward(const Module& child, const Variable& y) override {
     const std::int64_t k = gemm_reduction_length(child);
     if (k > 0) {
-      const double flops = 2.0 * static_cast<double>(y.data().numel()) * static_cast<double>(k);
+      const double flops = forward_flops(y.data().numel(), k);
       work_.forward_flops += flops;
       // ∂W always; ∂x unless this is the first GEMM layer, which sees the images.
       work_.step_flops += flops * (work_.layers == 0 ? 2.0 : 3.0);
@@ -46,6 +50,10 @@ class GemmCounter final : public ForwardObserver {
 };
 
 }  // namespace
+
+double layer_forward_gemm_flops(const Module& layer, std::int64_t output_numel) {
+  return forward_flops(output_numel, gemm_reduction_length(layer));
+}
 
 GemmWork count_gemm_work(Module& model, const Tensor& x) {
   GemmCounter counter;

@@ -21,6 +21,11 @@ struct GemmWork {
   int layers = 0;              // convolutions and linear layers seen
 };
 
+// The GEMM work of one forward of `layer` itself when it is a convolution or a linear layer whose
+// output has `output_numel` elements: 2·output_numel·K; 0 for any other layer. (`normlab bench
+// --layer`: its input requires a gradient, so a forward + backward is three times this.)
+double layer_forward_gemm_flops(const Module& layer, std::int64_t output_numel);
+
 // Runs one forward of `model` on x (recording the graph, as a training step does) with an observer
 // on every child, and counts the work above. The model's state changes as in one forward (e.g.
 // BatchNorm's running statistics in training mode).

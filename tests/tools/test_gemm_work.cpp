@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include "core/random.h"
+#include "layers/conv2d.h"
+#include "layers/linear.h"
+#include "layers/norm/group_norm.h"
 #include "models/model.h"
 #include "tools/gemm_work.h"
 
@@ -28,4 +31,16 @@ TEST_CASE("count_gemm_work: the tiny CNN's convolutions and classifier, by hand"
   CHECK(work.step_flops == 2.0 * conv1 + 3.0 * (conv2 + conv3 + linear));
   // The counter is detached afterwards: a second count sees the same work, not twice as much.
   CHECK(count_gemm_work(*model, x).forward_flops == work.forward_flops);
+}
+
+TEST_CASE("layer_forward_gemm_flops: a grouped convolution and a linear layer; 0 for a norm",
+          "[gemm_work]") {
+  Rng rng(4);
+  // Conv2d 8 → 6, groups 2, kernel 3x2: K = (8 / 2)·3·2 = 24 per output element
+  const Conv2d conv(8, 6, Size2d{3, 2}, rng, Conv2dOptions{.groups = 2});
+  CHECK(layer_forward_gemm_flops(conv, 100) == 2.0 * 100 * 24);
+  const Linear linear(5, 7, rng);
+  CHECK(layer_forward_gemm_flops(linear, 14) == 2.0 * 14 * 5);
+  const GroupNorm norm(2, 8);
+  CHECK(layer_forward_gemm_flops(norm, 64) == 0.0);
 }
