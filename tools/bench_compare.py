@@ -10,7 +10,7 @@ layer figure stands next to its bandwidth bound (the fewest bytes the pass must 
         --suite layers --rounds 3
 
 Suites: layers (the four core norms at three shapes, the relatives at one, and the largest
-convolutions of VGG and ResNet-20, whose GEMM work also gets a GFLOP/s table), tiny (the tiny CNN
+convolutions of VGG, whose GEMM work also gets a GFLOP/s table), tiny (the tiny CNN
 on 1x28x28 and 3x32x32 with norms none, batch, group at batch 2, 8, 32, 128), deep (resnet20 and
 vgg at batch 32 and 128), all. Prints Markdown tables on stdout (docs/benchmarks.md holds one run).
 """
@@ -51,8 +51,8 @@ def relatives(shape):
     ]
 
 
-# The largest convolutions of VGG and ResNet-20 at batch 32, beyond the relatives' 64 -> 64 at
-# 32x32: the GEMM work whose GFLOP/s the layer suite puts next to the sgemm peak.
+# VGG's 128-, 256- and 512-channel convolutions at batch 32, beyond the relatives' 64 -> 64 at
+# 32x32 (its first block): the GEMM work whose GFLOP/s the layer suite puts next to the sgemm peak.
 LARGE_CONVS = [(128, "32x128x16x16"), (256, "32x256x8x8"), (512, "32x512x4x4")]
 
 
