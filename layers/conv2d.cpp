@@ -259,18 +259,19 @@ Window2d transposed_window(const ConvGeometry& g) {
 }
 
 // wt[gr][c][(o·kH + i)·kW + j] = w[gr·Og + o][c][kH−1−i][kW−1−j]: per group a (Cg, Og·kH·kW)
-// matrix, the left operand of dx's GEMM.
+// matrix, the left operand of dx's GEMM. Written row by row of wt (threads over rows when the
+// convolution uses threads): 512 → 512 channels are 2.4M weights per backward.
 template <class T>
 void flip_transpose_weight(const T* w, const ConvGeometry& g, T* wt) {
   const std::int64_t kk = g.win.kernel_h * g.win.kernel_w;
-  for (std::int64_t gr = 0; gr < g.G; ++gr) {
+#pragma omp parallel for if (g.parallel) schedule(static)
+  for (std::int64_t row = 0; row < g.G * g.Cg; ++row) {
+    const std::int64_t gr = row / g.Cg, c = row % g.Cg;
+    T* dst = wt + row * g.Og * kk;
     for (std::int64_t o = 0; o < g.Og; ++o) {
-      for (std::int64_t c = 0; c < g.Cg; ++c) {
-        const T* src = w + ((gr * g.Og + o) * g.Cg + c) * kk;
-        T* dst = wt + (gr * g.Cg + c) * g.Og * kk + o * kk;
-        for (std::int64_t t = 0; t < kk; ++t) {
-          dst[t] = src[kk - 1 - t];
-        }
+      const T* src = w + ((gr * g.Og + o) * g.Cg + c) * kk;
+      for (std::int64_t t = 0; t < kk; ++t) {
+        dst[o * kk + t] = src[kk - 1 - t];
       }
     }
   }
@@ -278,7 +279,8 @@ void flip_transpose_weight(const T* w, const ConvGeometry& g, T* wt) {
 
 // backward, per block of B images and group gr (each output optional, nullptr = not needed),
 // with dY (Og, B·L) the block's dy side by side:
-//   step 1  dW_gr += dY · colᵀ (B·L, K)          (per-thread partial sums, thread 0's in dW)
+//   step 1  dW_gr += dY · colᵀ (B·L, K)  (per-thread partial sums, thread 0's in dW; a thread's
+//                                          first block writes its sums instead of adding)
 //   step 2  stride 1: dX_gr (Cg, B·H·W) = Wt_gr (Cg, Og·kH·kW) · im2col(dy) (see above);
 //           otherwise dcol = W_grᵀ (K, Og) · dY;  dx[n, gr] = col2im(dcol[:, b·L : (b+1)·L])
 //   step 3  db_o   = Σ_n Σ_l dy[n][o][l]                          (double accumulators)
@@ -315,13 +317,17 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   // dY side by side is read by dW's GEMM and by the strided dx; the transposed dx reads dy itself
   const bool gather_dy = !direct && (dw != nullptr || !transposed);
   const Scratch<T> dys(gather_dy ? slots * g.Og * BL : 0);
-  // thread 0 sums into dw itself, every other thread into its own zeroed partial dW
-  std::vector<T> dw_part(g.parallel && dw != nullptr ? sz((slots - 1) * OK) : 0, T{0});
+  // Thread 0 sums into dw itself, every other thread into its own partial dW. A thread's first
+  // block writes its sums (β = 0), the later ones add to them, so nothing is zeroed first.
+  const Scratch<T> dw_part(g.parallel && dw != nullptr ? (slots - 1) * OK : 0);
+  std::vector<char> dw_written(sz(slots), 0);
 #pragma omp parallel for if (g.parallel) schedule(static)
   for (std::int64_t k = 0; k < num_blocks(g); ++k) {
     const Block blk = block_of(g, k);
     const auto t = sz(omp_get_thread_num());
     T* dw_t = g.parallel && dw != nullptr && t > 0 ? dw_part.data() + (t - 1) * sz(OK) : dw;
+    const T dw_beta = dw_written[t] != 0 ? T{1} : T{0};
+    dw_written[t] = 1;
     for (std::int64_t gr = 0; gr < g.G; ++gr) {
       const T* dyp = dy + (blk.n0 * g.O + gr * g.Og) * g.L;
       if (gather_dy) {  // gather the block's dy side by side
@@ -340,7 +346,7 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
           block_im2col(x, g, blk, gr, cols.data() + t * sz(col_size));
           colp = cols.data() + t * sz(col_size);
         }
-        gemm<T>(false, true, g.Og, g.K, blk.nb * g.L, T{1}, dyp, BL, colp, BL, T{1},
+        gemm<T>(false, true, g.Og, g.K, blk.nb * g.L, T{1}, dyp, BL, colp, BL, dw_beta,
                 dw_t + gr * g.Og * g.K, g.K);
       }
       if (transposed) {  // step 2, stride 1
@@ -371,11 +377,17 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
       }
     }
   }
-  for (int s = 1; g.parallel && dw != nullptr && s < slots; ++s) {
-    const T* part = dw_part.data() + sz(s - 1) * sz(OK);
-#pragma omp simd
+  if (dw != nullptr && dw_written[0] == 0) {  // no images: dW = 0
+    std::fill_n(dw, OK, T{0});
+  }
+  if (dw != nullptr && g.parallel) {  // the partials of the threads that had blocks, in order
+#pragma omp parallel for simd if (g.parallel) schedule(static)
     for (std::int64_t i = 0; i < OK; ++i) {
-      dw[i] += part[i];
+      T sum = dw[i];
+      for (int s = 1; s < slots; ++s) {
+        sum += dw_written[sz(s)] != 0 ? dw_part.data()[sz(s - 1) * sz(OK) + sz(i)] : T{0};
+      }
+      dw[i] = sum;
     }
   }
   if (db == nullptr) {
@@ -403,8 +415,11 @@ struct Conv2dNode final : detail::WeightedNode {
     const bool need_db = has_bias && detail::needs_grad(*this, 2);
     const Tensor dyc = dy.contiguous();
     Tensor dx = need_dx ? Tensor::empty({g.N, g.C, g.H, g.W}, dy.dtype()) : Tensor();
-    Tensor dw =
-        need_dw ? Tensor::zeros({g.O, g.Cg, g.win.kernel_h, g.win.kernel_w}, dy.dtype()) : Tensor();
+    // The direct weight gradient adds into dW; the GEMMs' first block writes it whole.
+    const Shape dw_shape{g.O, g.Cg, g.win.kernel_h, g.win.kernel_w};
+    Tensor dw = !need_dw               ? Tensor()
+                : g.direct_weight_grad ? Tensor::zeros(dw_shape, dy.dtype())
+                                       : Tensor::empty(dw_shape, dy.dtype());
     Tensor db = need_db ? Tensor::empty({g.O}, dy.dtype()) : Tensor();
     visit_float(dy.dtype(), "conv2d_backward", [&]<class T>() {
       conv2d_backward(

@@ -102,6 +102,10 @@ TEST_CASE("conv2d on a batch equals image-by-image results", "[conv2d][threads]"
       {{8, 16, 16, 16}, 8, 3, {.padding = 1}},
       {{5, 6, 4, 4}, 4, 3, {.padding = 1}},
       {{7, 4, 3, 3}, 4, 3, {.padding = 1, .groups = 2}},
+      // Large enough for threads, on the GEMMs (a small map with many weights; a stride of 2), with
+      // two blocks on one thread: its first block writes its partial dW, the second adds to it.
+      {{20, 64, 6, 6}, 128, 3, {.padding = 1}},
+      {{16, 32, 16, 16}, 64, 3, {.stride = 2, .padding = 1}},
   }));
   CAPTURE(to_string(shape), O);
   Rng rng(9);
