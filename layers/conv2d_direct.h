@@ -1,6 +1,6 @@
 // layers/conv2d_direct.h: a stride-1 convolution of one image computed straight from a zero-padded
 // copy of the image, with no column matrix: the AVX-512 kernel that Conv2d uses for float32 on
-// processors that have AVX-512, in place of im2col + GEMM (layers/conv2d.cpp says when).
+// processors that have AVX-512, in place of im2col + GEMM (layers/conv2d_geometry.cpp says when).
 //   y[o][oh][ow] = b[o] + Σ_c Σ_(i,j) w[o][c][i][j] · xp[c][oh + d_h·i][ow + d_w·j]
 // where xp is x padded by (p_h, p_w) zeros on each side.
 #pragma once

@@ -40,7 +40,7 @@ TEST_CASE("float32 conv2d with stride 1 matches the float64 convolution", "[conv
   const auto [shape, O, kernel, p] = GENERATE(values<Case>({
       // Conv2d takes the direct kernel for maps of 16×16 and more, and for smaller maps with up to
       // 64·288 weights per group; for the forward and dx alone, maps of 8×8 and more with up to
-      // 64·576 (layers/conv2d.cpp). Other small maps take the batched GEMM.
+      // 64·576 (layers/conv2d_geometry.cpp). Other small maps take the batched GEMM.
       {{3, 16, 32, 32}, 16, 3, {.padding = 1}},  // rows of two whole chunks, 2 + 1 images
       {{2, 9, 16, 16}, 13, 3, {.padding = 1}},   // 13 channels: a partial tile of 8
       {{1, 24, 14, 14}, 20, 3, {.padding = 1}},  // rows of 14 lanes of 16

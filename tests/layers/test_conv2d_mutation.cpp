@@ -1,8 +1,8 @@
 // [meta] a mutation test on the real convolution kernels: conv2d's backward recomposed in the test
-// from the kernels Conv2d runs (im2col, col2im and gemm over OpenBLAS), once as layers/conv2d.cpp
-// composes them and once with dW transposed (col · dyᵀ instead of dy · colᵀ, the classic wrong
-// transpose flag). The right composition must equal Conv2d's own backward and pass gradcheck; the
-// mutant must fail it, and only in the weight's gradient.
+// from the kernels Conv2d runs (im2col, col2im and gemm over OpenBLAS), once as
+// layers/conv2d_gemm.cpp composes them and once with dW transposed (col · dyᵀ instead of dy · colᵀ,
+// the classic wrong transpose flag). The right composition must equal Conv2d's own backward and
+// pass gradcheck; the mutant must fail it, and only in the weight's gradient.
 #include <catch2/catch.hpp>
 
 #include "autograd/node.h"
@@ -44,7 +44,7 @@ struct ComposedConvNode final : Node {
       if (transpose_dw) {  // mutant: dW (stored as K×O) += col (K, L) · dyᵀ (L, O)
         gemm<double>(false, true, K, O, L, 1.0, col.data<double>().data(), L, dyn, L, 1.0,
                      dw.data<double>().data(), O);
-      } else {  // layers/conv2d.cpp step 1: dW (O, K) += dy (O, L) · colᵀ (L, K)
+      } else {  // layers/conv2d_gemm.cpp step 1: dW (O, K) += dy (O, L) · colᵀ (L, K)
         gemm<double>(false, true, O, K, L, 1.0, dyn, L, col.data<double>().data(), L, 1.0,
                      dw.data<double>().data(), K);
       }
