@@ -42,16 +42,27 @@ Variable EstimatedBatchNorm::normalize(const Variable& x, const Variable& weight
                                        const Variable& bias) {
   constexpr std::string_view kOp = "estimated_batch_norm";
   check_channels(kOp, x.data(), kChannelsFirstRank, channels_);
-  if (is_training()) {
-    // eq. BCN1: μ̂ ← (1 − r)·μ̂ + r·μ_B,  σ̂² ← (1 − r)·σ̂² + r·σ²_B   (no gradient through them)
-    const SetStats batch = set_statistics(kOp, x.data(), batch_norm_plan(x.shape()));
-    blend_(running_mean_, batch.mean, options_.momentum);
-    blend_(running_var_, batch.var, options_.momentum);
+  if (!is_training()) {  // eq. BCN2 with the estimates as they are
+    return batch_norm_with_constants(x, to_doubles(running_mean_),
+                                     rstd_from_var(to_doubles(running_var_), options_.eps), weight,
+                                     bias);
   }
-  // eq. BCN2 with constants μ̂ and rstd̂ = 1/sqrt(σ̂² + ε)
-  return batch_norm_with_constants(x, to_doubles(running_mean_),
-                                   rstd_from_var(to_doubles(running_var_), options_.eps), weight,
-                                   bias);
+  // eq. BCN1: μ̂ ← (1 − r)·μ̂ + r·μ_B,  σ̂² ← (1 − r)·σ̂² + r·σ²_B   (no gradient through them),
+  // then eq. BCN2 with the constants μ̂ and rstd̂ = 1/sqrt(σ̂² + ε): one sweep of x per channel
+  // (set_norm_kernels.h, StatsRule::moving_average), which rounds μ̂ and σ̂² as the buffers do.
+  const std::vector<double> mean_old = to_doubles(running_mean_),
+                            var_old = to_doubles(running_var_);
+  SetStats batch;
+  Variable y = set_norm_with_rule("batch_norm_eval", x, batch_norm_plan(x.shape()),
+                                  {.kind = StatsRule::Kind::moving_average,
+                                   .running_mean = mean_old.data(),
+                                   .running_scale = var_old.data(),
+                                   .momentum = options_.momentum,
+                                   .round_to_float = running_mean_.dtype() == DType::f32},
+                                  weight, bias, options_.eps, &batch, nullptr);
+  blend_(running_mean_, batch.mean, options_.momentum);
+  blend_(running_var_, batch.var, options_.momentum);
+  return y;
 }
 
 std::string EstimatedBatchNorm::extra_repr() const {

@@ -89,23 +89,26 @@ Variable batch_renorm_train(const Variable& x, const Variable& weight, const Var
                     to_string(x.shape())));
   }
   const std::vector<double> mu_run = to_doubles(running_mean), sigma_run = to_doubles(running_std);
-  const SetStats batch = set_statistics(kOp, x.data(), plan);  // step 1: μ_B and σ²_B
-  const auto channels = static_cast<std::size_t>(C);
-  std::vector<double> sigma(channels), rstd(channels), r(channels), d(channels);
-  for (std::size_t c = 0; c < channels; ++c) {  // step 2: σ_B, r and d
-    sigma[c] = std::sqrt(batch.var[c] + eps);
-    rstd[c] = 1.0 / sigma[c];
-    r[c] = std::clamp(sigma[c] / sigma_run[c], 1.0 / r_max, r_max);
-    d[c] = std::clamp((batch.mean[c] - mu_run[c]) / sigma_run[c], -d_max, d_max);
-  }
+  // steps 1-3 in one sweep of x per channel (set_norm_kernels.h, StatsRule::renorm): μ_B and σ²_B;
+  // σ_B = sqrt(σ²_B + ε), r = clip(σ_B/σ, 1/r_max, r_max), d = clip((μ_B − μ)/σ, −d_max, d_max);
+  // y = γ·(z·r + d) + β, and the node of eq. BRN7–BRN10
+  SetStats batch;
+  RuleOutputs factors;
+  Variable y = set_norm_with_rule(kOp, x, plan,
+                                  {.kind = StatsRule::Kind::renorm,
+                                   .running_mean = mu_run.data(),
+                                   .running_scale = sigma_run.data(),
+                                   .r_max = r_max,
+                                   .d_max = d_max},
+                                  weight, bias, eps, &batch, &factors);
   if (stats != nullptr) {
-    *stats = {batch.mean, sigma, r, d};
+    std::vector<double> sigma(batch.var.size());
+    for (std::size_t c = 0; c < sigma.size(); ++c) {
+      sigma[c] = std::sqrt(batch.var[c] + eps);
+    }
+    *stats = {batch.mean, std::move(sigma), std::move(factors.r), std::move(factors.d)};
   }
-  // step 3: y = γ·(z·r + d) + β, and the node of eq. BRN7–BRN10
-  return set_norm_with_stats(
-      kOp, x, plan,
-      {.mean = batch.mean, .rstd = std::move(rstd), .constant = false, .renorm = {r, d}}, weight,
-      bias);
+  return y;
 }
 
 BatchRenorm::BatchRenorm(std::int64_t num_features, const BatchRenormOptions& options)

@@ -131,4 +131,36 @@ Variable set_norm_with_stats(std::string_view op, const Variable& x, const NormP
                 std::move(stats.renorm), stats.constant, weight, bias, x);
 }
 
+Variable set_norm_with_rule(std::string_view op, const Variable& x, const NormPlan& plan,
+                            StatsRule rule, const Variable& weight, const Variable& bias,
+                            double eps, SetStats* batch, RuleOutputs* out) {
+  const Tensor xc = x.data().contiguous();
+  const Affine affine = checked_affine(op, xc, plan, weight, bias);
+  const auto S = static_cast<std::size_t>(plan.sets.sets);
+  std::vector<double> mean(S), var(S), rstd(S);
+  RuleOutputs made;
+  const bool renorm = rule.kind == StatsRule::Kind::renorm;
+  (renorm ? made.r : made.used_mean).resize(S);
+  (renorm ? made.d : made.used_rstd).resize(S);
+  rule.r = made.r.data(), rule.d = made.d.data();
+  rule.used_mean = made.used_mean.data(), rule.used_rstd = made.used_rstd.data();
+  Tensor y = Tensor::empty(xc.shape(), xc.dtype());
+  visit_float(xc.dtype(), op, [&]<class T>() {
+    set_norm_forward(plan, xc.data<T>().data(), data_or_null<T>(affine.gamma),
+                     data_or_null<T>(affine.beta), Renorm{}, eps, /*given_stats=*/false,
+                     mean.data(), var.data(), rstd.data(), y.data<T>().data(), &rule);
+  });
+  if (batch != nullptr) {
+    *batch = {mean, std::move(var), plan.sets.m()};
+  }
+  Variable result = renorm ? record(op, xc, y, plan, affine, std::move(mean), std::move(rstd),
+                                    {made.r, made.d}, /*constant_stats=*/false, weight, bias, x)
+                           : record(op, xc, y, plan, affine, made.used_mean, made.used_rstd, {},
+                                    /*constant_stats=*/true, weight, bias, x);
+  if (out != nullptr) {
+    *out = std::move(made);
+  }
+  return result;
+}
+
 }  // namespace normlab

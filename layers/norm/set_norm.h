@@ -48,4 +48,18 @@ struct GivenStats {
 Variable set_norm_with_stats(std::string_view op, const Variable& x, const NormPlan& plan,
                              GivenStats stats, const Variable& weight, const Variable& bias);
 
+// set_norm whose sets are normalized by what `rule` makes of their batch statistics, inside the
+// forward kernel (set_norm_kernels.h): batch renormalization (rule.kind renorm: the backward is
+// eq. D4 with r and d as constants) or the estimated batch norm (moving_average: the backward
+// treats μ̂ and rstd̂ as constants). The rule's running statistics must hold plan.sets.sets values;
+// its output pointers are filled here and the values returned in `out`. batch, when not null,
+// receives the batch's μ and σ² per set.
+struct RuleOutputs {
+  std::vector<double> r, d;                  // renorm
+  std::vector<double> used_mean, used_rstd;  // moving_average
+};
+Variable set_norm_with_rule(std::string_view op, const Variable& x, const NormPlan& plan,
+                            StatsRule rule, const Variable& weight, const Variable& bias,
+                            double eps, SetStats* batch, RuleOutputs* out);
+
 }  // namespace normlab

@@ -197,7 +197,34 @@ struct ForwardArgs {
   bool given_stats;
   double *mean, *var, *rstd;
   T* y;
+  const StatsRule* rule;
 };
+
+// The statistics set s is normalized with, from its batch statistics (set_norm_kernels.h).
+struct UsedStats {
+  double mean, rstd, r, d;
+};
+[[gnu::always_inline]] inline UsedStats apply_stats_rule(const StatsRule& rule, std::int64_t s,
+                                                         double mean, double var, double eps) {
+  if (rule.kind == StatsRule::Kind::renorm) {
+    const double sigma = std::sqrt(var + eps);
+    const double r = std::clamp(sigma / rule.running_scale[s], 1.0 / rule.r_max, rule.r_max);
+    const double d =
+        std::clamp((mean - rule.running_mean[s]) / rule.running_scale[s], -rule.d_max, rule.d_max);
+    rule.r[s] = r;
+    rule.d[s] = d;
+    return {mean, 1.0 / sigma, r, d};
+  }
+  double m = (1.0 - rule.momentum) * rule.running_mean[s] + rule.momentum * mean;
+  double v = (1.0 - rule.momentum) * rule.running_scale[s] + rule.momentum * var;
+  if (rule.round_to_float) {
+    m = static_cast<double>(static_cast<float>(m));
+    v = static_cast<double>(static_cast<float>(v));
+  }
+  rule.used_mean[s] = m;
+  rule.used_rstd[s] = 1.0 / std::sqrt(v + eps);
+  return {m, rule.used_rstd[s], 1.0, 0.0};
+}
 
 template <class T>
 struct BackwardArgs {
@@ -244,9 +271,12 @@ template <class T>
   if (k.y == nullptr) {  // statistics only
     return;
   }
-  const double mu = k.mean[s], rs = k.rstd[s];
-  const double r = k.renorm.r != nullptr ? k.renorm.r[s] : 1.0;
-  const double d = k.renorm.d != nullptr ? k.renorm.d[s] : 0.0;
+  UsedStats used{k.mean[s], k.rstd[s], k.renorm.r != nullptr ? k.renorm.r[s] : 1.0,
+                 k.renorm.d != nullptr ? k.renorm.d[s] : 0.0};
+  if (k.rule != nullptr && !k.given_stats) {
+    used = apply_stats_rule(*k.rule, s, k.mean[s], k.var[s], k.eps);
+  }
+  const double mu = used.mean, rs = used.rstd, r = used.r, d = used.d;
   if (A.kind == AffineLayout::Kind::per_position) {
     normalize_positions(k.x + row(0), L.inner, mu, rs, k.gamma, k.beta, k.y + row(0));
     return;
@@ -464,9 +494,9 @@ void position_backward(BackwardArgs<T>& k, bool threads) {
 template <class T>
 void set_norm_forward(const NormPlan& plan, const T* x, const T* gamma, const T* beta,
                       Renorm renorm, double eps, bool given_stats, double* mean, double* var,
-                      double* rstd, T* y) {
+                      double* rstd, T* y, const StatsRule* rule) {
   assert(plan.affine.kind == AffineLayout::Kind::per_run || plan.sets.outer == 1);
-  const ForwardArgs<T> k{&plan, x, gamma, beta, renorm, eps, given_stats, mean, var, rstd, y};
+  const ForwardArgs<T> k{&plan, x, gamma, beta, renorm, eps, given_stats, mean, var, rstd, y, rule};
 #pragma omp parallel for schedule(static) if (worth_threads(plan.sets))
   for (std::int64_t s = 0; s < plan.sets.sets; ++s) {
     forward_one_set(k, s);
@@ -535,9 +565,11 @@ void set_norm_backward(const NormPlan& plan, const T* dy, const T* x, const T* g
 }
 
 template void set_norm_forward<float>(const NormPlan&, const float*, const float*, const float*,
-                                      Renorm, double, bool, double*, double*, double*, float*);
+                                      Renorm, double, bool, double*, double*, double*, float*,
+                                      const StatsRule*);
 template void set_norm_forward<double>(const NormPlan&, const double*, const double*, const double*,
-                                       Renorm, double, bool, double*, double*, double*, double*);
+                                       Renorm, double, bool, double*, double*, double*, double*,
+                                       const StatsRule*);
 template void set_norm_statistics<float>(const NormPlan&, const float*, double, double*, double*,
                                          double*);
 template void set_norm_statistics<double>(const NormPlan&, const double*, double, double*, double*,

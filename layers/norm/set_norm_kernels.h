@@ -55,15 +55,40 @@ struct Renorm {
   const double* d = nullptr;
 };
 
+// A rule that turns a set's batch statistics into the ones it is normalized with, applied inside
+// the forward right after the set's statistics, so that x is read once (not once for
+// set_norm_statistics and again to normalize):
+//   renorm          batch renormalization (Ioffe 2017): μ_s and rstd_s are the batch's, and
+//                   r_s = clip(σ_s / σ_run, 1/r_max, r_max), d_s = clip((μ_s − μ_run) / σ_run,
+//                   −d_max, d_max) with σ_s = sqrt(σ²_s + ε), written to r and d.
+//   moving_average  the estimated batch norm: μ̂_s = (1 − α)·μ̂_old + α·μ_s and
+//                   σ̂²_s = (1 − α)·σ̂²_old + α·σ²_s, rounded to float32 when the module keeps
+//                   them in float32, then normalizes with μ̂_s and rstd = 1/sqrt(σ̂²_s + ε),
+//                   written to used_mean and used_rstd.
+// running_mean, running_scale: (sets) μ_run and σ_run (renorm) or μ̂_old and σ̂²_old.
+struct StatsRule {
+  enum class Kind : std::uint8_t { renorm, moving_average };
+  Kind kind = Kind::renorm;
+  const double* running_mean = nullptr;
+  const double* running_scale = nullptr;
+  double r_max = 1.0, d_max = 0.0;                    // renorm
+  double momentum = 0.0;                              // moving_average
+  bool round_to_float = false;                        // moving_average
+  double *r = nullptr, *d = nullptr;                  // renorm: out, (sets)
+  double *used_mean = nullptr, *used_rstd = nullptr;  // moving_average: out, (sets)
+};
+
 // Forward over every set (threads over sets):
 //   statistics (unless `given_stats`): μ_s, σ²_s (biased; for RMSNorm μ = 0, σ² = (1/m)Σx²),
 //   rstd_s = 1/sqrt(σ²_s + ε), then  y = γ_p·((x − μ_s)·rstd_s·r_s + d_s) + β_p.
 // With given_stats, mean and rstd are read (BN in eval mode: running statistics) and var is not
 // touched. x, y: (outer, sets, inner); gamma, beta: (affine.numel) or null; mean, var, rstd: (sets)
+// With a rule (not with given_stats), mean, var and rstd still receive the batch's statistics, and
+// the set is normalized by what the rule makes of them (renorm is then ignored).
 template <class T>
 void set_norm_forward(const NormPlan& plan, const T* x, const T* gamma, const T* beta,
                       Renorm renorm, double eps, bool given_stats, double* mean, double* var,
-                      double* rstd, T* y);
+                      double* rstd, T* y, const StatsRule* rule = nullptr);
 
 // The statistics alone (the first half of set_norm_forward): μ_s, σ²_s, rstd_s. x is read once.
 template <class T>

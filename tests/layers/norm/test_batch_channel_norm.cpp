@@ -1,12 +1,15 @@
 // Batch-Channel Normalization (labml's form): the estimated batch norm, the channel norm with its
 // per-group affine, and their composition.
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "autograd/gradcheck.h"
 #include "core/error.h"
 #include "core/tensor_math.h"
 #include "layers/norm/batch_channel_norm.h"
+#include "layers/norm/batch_norm.h"
 #include "layers/norm/group_norm.h"
+#include "layers/norm/norm_core.h"
 #include "tests/layers/layer_test_helpers.h"
 #include "tests/layers/norm/norm_test_util.h"
 
@@ -77,6 +80,22 @@ TEST_CASE("batch_channel_norm estimated batch norm moves its estimates, then nor
   y.backward(dy);
   const double rstd0 = 1.0 / std::sqrt(ebn.running_var().get({0}) + 1e-5);
   REQUIRE(xv.grad().get({3, 0, 1}) == Approx(rstd0 * dy.get({3, 0, 1})).epsilon(1e-12));
+}
+
+TEST_CASE("batch_channel_norm estimated batch norm in float32 normalizes with its float32 buffers",
+          "[batch_channel_norm]") {
+  // Training computes the estimates inside the forward kernel; they must be the values the
+  // float32 buffers then hold, to the bit: y equals the eval-mode normalization with the buffers.
+  Rng rng{34};
+  EstimatedBatchNorm ebn(5, {.momentum = 0.3, .dtype = DType::f32});
+  const Tensor x = randn({6, 5, 7, 3}, DType::f32, rng, 2.5, 1.7);
+  const Variable y = ebn.forward(Variable(x));
+  const Variable expected = batch_norm_with_constants(
+      Variable(x), to_doubles(ebn.running_mean()),
+      rstd_from_var(to_doubles(ebn.running_var()), 1e-5), ebn.weight(), ebn.bias());
+  const auto a = y.data().data<float>(), b = expected.data().data<float>();
+  REQUIRE(a.size() == b.size());
+  CHECK(std::equal(a.begin(), a.end(), b.begin()));
 }
 
 TEST_CASE("batch_channel_norm backward matches central differences in eval mode",
