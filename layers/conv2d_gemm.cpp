@@ -186,7 +186,7 @@ void conv2d_gemm_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* 
     std::fill_n(dw, OK, T{0});
   }
   if (dw != nullptr && g.parallel) {  // the partials of the threads that had blocks, in order
-#pragma omp parallel for simd if (g.parallel) schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (std::int64_t i = 0; i < OK; ++i) {
       T sum = dw[i];
       for (int s = 1; s < slots; ++s) {

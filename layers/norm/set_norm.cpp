@@ -77,6 +77,25 @@ Variable record(std::string_view op, const Tensor& x, const Tensor& y, const Nor
   return make_output(y, node, {input, weight, bias});
 }
 
+// The forward on x's own statistics (and a rule's, when given): y and μ, σ², rstd per set.
+struct BatchForward {
+  std::vector<double> mean, var, rstd;
+  Tensor y;
+};
+BatchForward forward_on_batch_stats(std::string_view op, const Tensor& xc, const NormPlan& plan,
+                                    const Affine& affine, Renorm renorm, double eps,
+                                    const StatsRule* rule) {
+  const auto S = static_cast<std::size_t>(plan.sets.sets);
+  BatchForward f{std::vector<double>(S), std::vector<double>(S), std::vector<double>(S),
+                 Tensor::empty(xc.shape(), xc.dtype())};
+  visit_float(xc.dtype(), op, [&]<class T>() {
+    set_norm_forward(plan, xc.data<T>().data(), data_or_null<T>(affine.gamma),
+                     data_or_null<T>(affine.beta), renorm, eps, /*given_stats=*/false,
+                     f.mean.data(), f.var.data(), f.rstd.data(), f.y.data<T>().data(), rule);
+  });
+  return f;
+}
+
 }  // namespace
 
 Variable set_norm(std::string_view op, const Variable& x, const NormPlan& plan,
@@ -84,18 +103,11 @@ Variable set_norm(std::string_view op, const Variable& x, const NormPlan& plan,
                   RenormFactors renorm) {
   const Tensor xc = x.data().contiguous();
   const Affine affine = checked_affine(op, xc, plan, weight, bias);
-  const auto S = static_cast<std::size_t>(plan.sets.sets);
-  std::vector<double> mean(S), var(S), rstd(S);
-  Tensor y = Tensor::empty(xc.shape(), xc.dtype());
-  visit_float(xc.dtype(), op, [&]<class T>() {
-    set_norm_forward(plan, xc.data<T>().data(), data_or_null<T>(affine.gamma),
-                     data_or_null<T>(affine.beta), pointers(renorm), eps, /*given_stats=*/false,
-                     mean.data(), var.data(), rstd.data(), y.data<T>().data());
-  });
+  BatchForward f = forward_on_batch_stats(op, xc, plan, affine, pointers(renorm), eps, nullptr);
   if (stats != nullptr) {
-    *stats = {mean, std::move(var), plan.sets.m()};
+    *stats = {f.mean, std::move(f.var), plan.sets.m()};
   }
-  return record(op, xc, y, plan, affine, std::move(mean), std::move(rstd), std::move(renorm),
+  return record(op, xc, f.y, plan, affine, std::move(f.mean), std::move(f.rstd), std::move(renorm),
                 /*constant_stats=*/false, weight, bias, x);
 }
 
@@ -137,25 +149,19 @@ Variable set_norm_with_rule(std::string_view op, const Variable& x, const NormPl
   const Tensor xc = x.data().contiguous();
   const Affine affine = checked_affine(op, xc, plan, weight, bias);
   const auto S = static_cast<std::size_t>(plan.sets.sets);
-  std::vector<double> mean(S), var(S), rstd(S);
   RuleOutputs made;
   const bool renorm = rule.kind == StatsRule::Kind::renorm;
   (renorm ? made.r : made.used_mean).resize(S);
   (renorm ? made.d : made.used_rstd).resize(S);
   rule.r = made.r.data(), rule.d = made.d.data();
   rule.used_mean = made.used_mean.data(), rule.used_rstd = made.used_rstd.data();
-  Tensor y = Tensor::empty(xc.shape(), xc.dtype());
-  visit_float(xc.dtype(), op, [&]<class T>() {
-    set_norm_forward(plan, xc.data<T>().data(), data_or_null<T>(affine.gamma),
-                     data_or_null<T>(affine.beta), Renorm{}, eps, /*given_stats=*/false,
-                     mean.data(), var.data(), rstd.data(), y.data<T>().data(), &rule);
-  });
+  BatchForward f = forward_on_batch_stats(op, xc, plan, affine, Renorm{}, eps, &rule);
   if (batch != nullptr) {
-    *batch = {mean, std::move(var), plan.sets.m()};
+    *batch = {f.mean, std::move(f.var), plan.sets.m()};
   }
-  Variable result = renorm ? record(op, xc, y, plan, affine, std::move(mean), std::move(rstd),
+  Variable result = renorm ? record(op, xc, f.y, plan, affine, std::move(f.mean), std::move(f.rstd),
                                     {made.r, made.d}, /*constant_stats=*/false, weight, bias, x)
-                           : record(op, xc, y, plan, affine, made.used_mean, made.used_rstd, {},
+                           : record(op, xc, f.y, plan, affine, made.used_mean, made.used_rstd, {},
                                     /*constant_stats=*/true, weight, bias, x);
   if (out != nullptr) {
     *out = std::move(made);
