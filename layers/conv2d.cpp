@@ -42,10 +42,10 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const ConvGeometry& g) {
   if constexpr (std::is_same_v<T, float>) {
     if (dx != nullptr && detail::dx_by_direct_conv(g)) {
-      std::vector<T> wflip(
+      const auto wflip = std::make_unique_for_overwrite<T[]>(
           static_cast<std::size_t>(g.G * g.Cg * g.Og * g.win.kernel_h * g.win.kernel_w));
-      detail::flip_transpose_weight(w, g, wflip.data());
-      direct_conv2d_forward(dy, wflip.data(), nullptr, dx, g.N, g.G, g.Og, g.oH, g.oW, g.Cg,
+      detail::flip_transpose_weight(w, g, wflip.get());  // writes every element
+      direct_conv2d_forward(dy, wflip.get(), nullptr, dx, g.N, g.G, g.Og, g.oH, g.oW, g.Cg,
                             detail::transposed_window(g), g.parallel);
       dx = nullptr;
     }

@@ -16,6 +16,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "core/error.h"
 
@@ -319,23 +320,39 @@ void DirectConv2dPlan::pad_image(const float* x, float* xp) const {
   }
 }
 
+std::int64_t DirectConv2dPlan::weight_tiles(std::int64_t O) const {
+  return (O + kTileChannels - 1) / kTileChannels;
+}
+
 std::int64_t DirectConv2dPlan::packed_weight_size(std::int64_t O) const {
-  return (O + kTileChannels - 1) / kTileChannels * kTileChannels * (taps() + 1);
+  return weight_tiles(O) * kTileChannels * (taps() + 1);
+}
+
+void DirectConv2dPlan::pack_weight_tile(const float* w, std::int64_t O, std::int64_t t,
+                                        float* packed) const {
+  const std::int64_t K = taps(), o0 = t * kTileChannels;
+  const std::int64_t n = std::min<std::int64_t>(kTileChannels, O - o0);
+  float* tile = packed + t * K * kTileChannels;
+  for (std::int64_t k = 0; k < K; ++k) {
+    for (std::int64_t j = 0; j < kTileChannels; ++j) {
+      tile[k * kTileChannels + j] = j < n ? w[(o0 + j) * K + k] : 0.0F;
+    }
+  }
+}
+
+void DirectConv2dPlan::pack_biases(const float* bias, std::int64_t O, float* packed) const {
+  float* biases = packed + weight_tiles(O) * taps() * kTileChannels;
+  for (std::int64_t o = 0; o < weight_tiles(O) * kTileChannels; ++o) {
+    biases[o] = bias != nullptr && o < O ? bias[o] : 0.0F;
+  }
 }
 
 void DirectConv2dPlan::pack_weights(const float* w, const float* bias, std::int64_t O,
                                     float* packed) const {
-  const std::int64_t K = taps(), tiles = (O + kTileChannels - 1) / kTileChannels;
-  std::fill_n(packed, packed_weight_size(O), 0.0F);
-  for (std::int64_t o = 0; o < O; ++o) {
-    float* tile = packed + (o / kTileChannels) * K * kTileChannels + o % kTileChannels;
-    for (std::int64_t k = 0; k < K; ++k) {
-      tile[k * kTileChannels] = w[o * K + k];
-    }
-    if (bias != nullptr) {
-      packed[tiles * K * kTileChannels + o] = bias[o];
-    }
+  for (std::int64_t t = 0; t < weight_tiles(O); ++t) {
+    pack_weight_tile(w, O, t, packed);
   }
+  pack_biases(bias, O, packed);
 }
 
 void DirectConv2dPlan::convolve(const float* xp, const float* packed, std::int64_t O,
@@ -403,26 +420,37 @@ void DirectConv2dPlan::accumulate_weight_grad(const float* xp, const float* dyq,
 #endif
 }
 
+// One parallel region: the threads pack the weights tile by tile, each zero-fills its own padded
+// image (first touched by the thread that uses it), then they share the images. Packing and
+// zero-filling on the calling thread alone kept the other thread waiting (the tiny CNN at batch 2).
 void direct_conv2d_forward(const float* x, const float* w, const float* b, float* y, std::int64_t N,
                            std::int64_t G, std::int64_t Cg, std::int64_t H, std::int64_t W,
                            std::int64_t Og, const Window2d& win, bool parallel) {
   const DirectConv2dPlan plan(Cg, H, W, win);
   const std::int64_t K = plan.taps(), L = win.out_h(H) * win.out_w(W);
-  const std::int64_t S = plan.packed_weight_size(Og);
-  std::vector<float> packed(static_cast<std::size_t>(G * S));
-  for (std::int64_t gr = 0; gr < G; ++gr) {
-    plan.pack_weights(w + gr * Og * K, b != nullptr ? b + gr * Og : nullptr, Og,
-                      packed.data() + gr * S);
-  }
+  const std::int64_t S = plan.packed_weight_size(Og), tiles = plan.weight_tiles(Og);
   const int slots = parallel ? omp_get_max_threads() : 1;
   const std::int64_t P = plan.padded_size();
-  std::vector<float> padded(static_cast<std::size_t>(slots * P), 0.0F);  // borders stay zero
-#pragma omp parallel for if (parallel) schedule(static)
-  for (std::int64_t n = 0; n < N; ++n) {
-    float* xp = padded.data() + omp_get_thread_num() * P;
-    for (std::int64_t gr = 0; gr < G; ++gr) {
-      plan.pad_image(x + (n * G + gr) * Cg * H * W, xp);
-      plan.convolve(xp, packed.data() + gr * S, Og, y + (n * G + gr) * Og * L);
+  const auto packed = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(G * S));
+  const auto padded = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(slots * P));
+#pragma omp parallel if (parallel)
+  {
+    float* xp = padded.get() + omp_get_thread_num() * P;
+    std::fill_n(xp, P, 0.0F);  // the borders stay zero: pad_image writes the interior only
+#pragma omp for schedule(static)
+    for (std::int64_t i = 0; i < G * tiles; ++i) {
+      const std::int64_t gr = i / tiles;
+      plan.pack_weight_tile(w + gr * Og * K, Og, i % tiles, packed.get() + gr * S);
+      if (i % tiles == 0) {
+        plan.pack_biases(b != nullptr ? b + gr * Og : nullptr, Og, packed.get() + gr * S);
+      }
+    }
+#pragma omp for schedule(static)
+    for (std::int64_t n = 0; n < N; ++n) {
+      for (std::int64_t gr = 0; gr < G; ++gr) {
+        plan.pad_image(x + (n * G + gr) * Cg * H * W, xp);
+        plan.convolve(xp, packed.get() + gr * S, Og, y + (n * G + gr) * Og * L);
+      }
     }
   }
 }
@@ -439,28 +467,42 @@ void direct_conv2d_weight_grad(const float* x, const float* dy, float* dw, std::
   // 1.1-2x slower at the ResNet-20 and tiny-CNN shapes (a single-thread kernel timing).
   const std::int64_t fit = std::max<std::int64_t>(1, (std::int64_t{1} << 16) / (P + D));
   const std::int64_t B = std::min(fit, (N + slots - 1) / slots), blocks = (N + B - 1) / B;
-  std::vector<float> padded(static_cast<std::size_t>(slots * B * P), 0.0F);  // borders stay 0
-  std::vector<float> grids(static_cast<std::size_t>(slots * B * D), 0.0F);   // columns ≥ oW too
-  std::vector<float> parts(static_cast<std::size_t>((slots - 1) * OK), 0.0F);
-#pragma omp parallel for if (parallel) schedule(static)
-  for (std::int64_t blk = 0; blk < blocks; ++blk) {
+  // Each thread zero-fills its own buffers and partial dW inside the region (thread 0 adds into dw
+  // itself); the partial sums are added to dw in thread order, on the threads.
+  const auto padded =
+      std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(slots * B * P));
+  const auto grids =
+      std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(slots * B * D));
+  const auto parts =
+      std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>((slots - 1) * OK));
+#pragma omp parallel if (parallel)
+  {
     const int t = omp_get_thread_num();
-    const std::int64_t n0 = blk * B, nb = std::min(B, N - n0);
-    float* xp = padded.data() + t * B * P;
-    float* dyq = grids.data() + t * B * D;
-    float* dw_t = t == 0 ? dw : parts.data() + (t - 1) * OK;
-    for (std::int64_t gr = 0; gr < G; ++gr) {
-      for (std::int64_t i = 0; i < nb; ++i) {
-        plan.pad_image(x + ((n0 + i) * G + gr) * Cg * H * W, xp + i * P);
-        plan.spread_output(dy + ((n0 + i) * G + gr) * Og * L, Og, dyq + i * D);
-      }
-      plan.accumulate_weight_grad(xp, dyq, nb, Og, dw_t + gr * Og * K);
+    float* xp = padded.get() + t * B * P;
+    float* dyq = grids.get() + t * B * D;
+    float* dw_t = t == 0 ? dw : parts.get() + (t - 1) * OK;
+    std::fill_n(xp, B * P, 0.0F);   // borders stay 0
+    std::fill_n(dyq, B * D, 0.0F);  // columns ≥ oW too
+    if (t > 0) {
+      std::fill_n(dw_t, OK, 0.0F);
     }
-  }
-  for (int s = 1; s < slots; ++s) {
-    const float* part = parts.data() + (s - 1) * OK;
-    for (std::int64_t i = 0; i < OK; ++i) {
-      dw[i] += part[i];
+#pragma omp for schedule(static)
+    for (std::int64_t blk = 0; blk < blocks; ++blk) {
+      const std::int64_t n0 = blk * B, nb = std::min(B, N - n0);
+      for (std::int64_t gr = 0; gr < G; ++gr) {
+        for (std::int64_t i = 0; i < nb; ++i) {
+          plan.pad_image(x + ((n0 + i) * G + gr) * Cg * H * W, xp + i * P);
+          plan.spread_output(dy + ((n0 + i) * G + gr) * Og * L, Og, dyq + i * D);
+        }
+        plan.accumulate_weight_grad(xp, dyq, nb, Og, dw_t + gr * Og * K);
+      }
+    }
+    for (int s = 1; s < slots; ++s) {
+      const float* part = parts.get() + (s - 1) * OK;
+#pragma omp for simd schedule(static)
+      for (std::int64_t i = 0; i < OK; ++i) {
+        dw[i] += part[i];
+      }
     }
   }
 }

@@ -36,8 +36,13 @@ class DirectConv2dPlan {
 
   // The weights w (O, K) of one group, and its bias (or nullptr for zeros), laid out for
   // convolve: per tile of 8 channels a (K, 8) block, tap-major, zero-padded to 8, then the biases.
+  // pack_weight_tile writes tile t alone (channels 8t to 8t + 7, zeros past O), so threads can
+  // share the packing; pack_biases writes the biases after the last tile.
   std::int64_t packed_weight_size(std::int64_t O) const;
+  std::int64_t weight_tiles(std::int64_t O) const;
   void pack_weights(const float* w, const float* bias, std::int64_t O, float* packed) const;
+  void pack_weight_tile(const float* w, std::int64_t O, std::int64_t t, float* packed) const;
+  void pack_biases(const float* bias, std::int64_t O, float* packed) const;
 
   // y (O, oH·oW) = bias + w (O, K) · taps(xp), for one padded image xp and pack_weights' layout.
   void convolve(const float* xp, const float* packed, std::int64_t O, float* y) const;

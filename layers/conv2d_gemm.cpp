@@ -186,13 +186,16 @@ void conv2d_gemm_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* 
     std::fill_n(dw, OK, T{0});
   }
   if (dw != nullptr && g.parallel) {  // the partials of the threads that had blocks, in order
-#pragma omp parallel for simd schedule(static)
-    for (std::int64_t i = 0; i < OK; ++i) {
-      T sum = dw[i];
-      for (int s = 1; s < slots; ++s) {
-        sum += dw_written[sz(s)] != 0 ? dw_part.data()[sz(s - 1) * sz(OK) + sz(i)] : T{0};
+#pragma omp parallel
+    for (int s = 1; s < slots; ++s) {
+      const T* part = dw_part.data() + sz(s - 1) * sz(OK);
+      if (dw_written[sz(s)] == 0) {
+        continue;  // the same on every thread, so every thread skips the same loops
       }
-      dw[i] = sum;
+#pragma omp for simd schedule(static)
+      for (std::int64_t i = 0; i < OK; ++i) {
+        dw[i] += part[i];
+      }
     }
   }
   if (db == nullptr) {
