@@ -24,8 +24,7 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
   while (!stack.empty()) {
     auto& [node, next] = stack.back();
     if (next < node->inputs.size()) {
-      const Variable& in = node->inputs[next++];
-      const std::shared_ptr<Node> child = in.defined() ? in.grad_fn() : nullptr;
+      const std::shared_ptr<Node> child = node->inputs[next++].node;
       if (child != nullptr && visited.insert(child.get()).second) {
         stack.emplace_back(child, 0);
       }
@@ -118,22 +117,23 @@ void run_backward(const Variable& root, const Tensor& grad_output, bool retain_g
       (*observer)(*node, dxs);
     }
     for (std::size_t i = 0; i < dxs.size(); ++i) {
-      Variable& in = node->inputs[i];
-      if (!in.defined() || !in.requires_grad() || !dxs[i].defined()) {
+      Edge& in = node->inputs[i];
+      if (!in.requires_grad || !dxs[i].defined()) {
         continue;
       }
-      if (dxs[i].shape() != in.shape()) {
+      if (dxs[i].shape() != in.shape) {
         throw ShapeError(
             fmt::format("backward: {} returned a gradient of shape {} for input {} of shape {}",
-                        node->name(), to_string(dxs[i].shape()), i, to_string(in.shape())));
+                        node->name(), to_string(dxs[i].shape()), i, to_string(in.shape)));
       }
-      if (in.grad_fn()) {
-        accumulate_node_grad(grads[in.grad_fn().get()], dxs[i]);
+      if (in.node) {
+        accumulate_node_grad(grads[in.node.get()], dxs[i]);
       } else {
-        Tensor g = in.grad();
+        Tensor g = in.leaf.grad();
         Tensor gi = std::move(dxs[i]);
-        accumulate_leaf_grad(g, gi.dtype() == in.dtype() ? std::move(gi) : gi.to(in.dtype()));
-        in.set_grad(g);
+        const DType t = in.leaf.dtype();
+        accumulate_leaf_grad(g, gi.dtype() == t ? std::move(gi) : gi.to(t));
+        in.leaf.set_grad(g);
       }
     }
     if (!retain_graph) {

@@ -79,10 +79,19 @@ bool any_requires_grad(const std::vector<Variable>& inputs) {
   return false;
 }
 
-Variable make_output(Tensor data, std::shared_ptr<Node> node, std::vector<Variable> inputs) {
+Variable make_output(Tensor data, std::shared_ptr<Node> node, const std::vector<Variable>& inputs) {
   Variable out(std::move(data), false);
   if (node && any_requires_grad(inputs)) {
-    node->inputs = std::move(inputs);
+    node->inputs.reserve(inputs.size());
+    for (const Variable& in : inputs) {
+      if (!in.defined()) {
+        node->inputs.emplace_back();
+        continue;
+      }
+      const bool leaf = in.is_leaf() && in.requires_grad();
+      node->inputs.push_back(
+          {in.grad_fn(), leaf ? in : Variable(), in.shape(), in.requires_grad()});
+    }
     out.impl_->requires_grad = true;
     out.impl_->grad_fn = std::move(node);
   }

@@ -53,7 +53,7 @@ class Variable {
 
  private:
   friend Variable make_output(Tensor data, std::shared_ptr<Node> node,
-                              std::vector<Variable> inputs);
+                              const std::vector<Variable>& inputs);
   friend void run_backward(const Variable& root, const Tensor& grad_output, bool retain_graph,
                            const std::function<void(const Node&, const std::vector<Tensor>&)>*);
   std::shared_ptr<VariableImpl> impl_;
@@ -64,6 +64,6 @@ bool any_requires_grad(const std::vector<Variable>& inputs);
 // Wraps an op's result. If any input requires a gradient, the node is attached with those inputs as
 // its edges and the result requires a gradient; otherwise the node is dropped and nothing is
 // recorded. Ops build the node only when any_requires_grad() says it will be kept.
-Variable make_output(Tensor data, std::shared_ptr<Node> node, std::vector<Variable> inputs);
+Variable make_output(Tensor data, std::shared_ptr<Node> node, const std::vector<Variable>& inputs);
 
 }  // namespace normlab

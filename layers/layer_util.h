@@ -31,7 +31,7 @@ namespace detail {
 
 // True when input i of a recorded node receives a gradient; a backward skips the others' work.
 inline bool needs_grad(const Node& node, std::size_t i) {
-  return i < node.inputs.size() && node.inputs[i].defined() && node.inputs[i].requires_grad();
+  return i < node.inputs.size() && node.inputs[i].requires_grad;
 }
 
 // True when every name is a snake_case word ([a-z0-9_], starting with a letter, not ending in '_')

@@ -48,7 +48,7 @@ Variable weighted_output(Tensor y, const Variable& x, const Variable& w, const V
     node->w = w.data().contiguous();
   }
   node->has_bias = b.defined();
-  return make_output(std::move(y), std::move(node), std::move(inputs));
+  return make_output(std::move(y), std::move(node), inputs);
 }
 
 }  // namespace normlab::detail

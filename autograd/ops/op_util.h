@@ -15,7 +15,7 @@ namespace normlab {
 
 // True when input i of a recorded node receives a gradient; a backward skips the others' work.
 inline bool input_needs_grad(const Node& node, std::size_t i) {
-  return i < node.inputs.size() && node.inputs[i].defined() && node.inputs[i].requires_grad();
+  return i < node.inputs.size() && node.inputs[i].requires_grad;
 }
 
 // y = kernel over a dense copy of x (x itself when contiguous): kernel(x, y, n) on T* pointers.

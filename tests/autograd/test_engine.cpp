@@ -1,5 +1,6 @@
 // The backward engine: fan-out accumulation, retain_graph, detach, graphs that are not recorded,
-// implicit seeds, accumulation across backward calls, and long chains of temporaries.
+// implicit seeds, accumulation across backward calls, long chains of temporaries, and which values
+// the graph keeps alive.
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -153,4 +154,25 @@ TEST_CASE("engine: a long chain of temporaries is walked without freeing nodes e
   Variable z(values({2}, {0.5, -0.5}), true);
   sum(exp(mul(z, z))).backward();  // d/dz e^{z²} = 2z e^{z²}
   require_values(z.grad(), {2}, {std::exp(0.25), -std::exp(0.25)});
+}
+
+TEST_CASE("engine: the graph does not keep an intermediate's value alive", "[engine]") {
+  // h = x + 1 is read by tanh, which saves its own output, not h: once the last handle to h is
+  // gone, nothing may hold h's buffer until the backward (an edge holds h's node, not h).
+  Variable x(values({3}, {0.1, -0.2, 0.3}), true);
+  Variable h = add_scalar(x, 1.0);
+  const Tensor h_value = h.data();
+  const Variable y = sum(tanh(h));
+  REQUIRE_FALSE(h_value.owns_storage_alone());  // h itself still holds it
+  h = Variable();
+  REQUIRE(h_value.owns_storage_alone());
+  y.backward();  // d/dx Σ tanh(x + 1) = 1 − tanh²(x + 1), through h's node
+  require_values(x.grad(), {3},
+                 {1 - std::pow(std::tanh(1.1), 2), 1 - std::pow(std::tanh(0.8), 2),
+                  1 - std::pow(std::tanh(1.3), 2)});
+  // A leaf that requires a gradient is held by its edge: its .grad is written through it.
+  Variable leaf(values({2}, {1, 2}), true);
+  const Variable z = sum(mul_scalar(leaf, 2));
+  REQUIRE(z.grad_fn()->inputs[0].node != nullptr);  // sum's input is mul_scalar's result
+  REQUIRE(z.grad_fn()->inputs[0].node->inputs[0].leaf.same(leaf));
 }
