@@ -497,7 +497,7 @@ void direct_conv2d_weight_grad(const float* x, const float* dy, float* dw, std::
         plan.accumulate_weight_grad(xp, dyq, nb, Og, dw_t + gr * Og * K);
       }
     }
-    for (int s = 1; s < slots; ++s) {
+    for (int s = 1; s < omp_get_num_threads(); ++s) {  // the team's partial sums, in order
       const float* part = parts.get() + (s - 1) * OK;
 #pragma omp for simd schedule(static)
       for (std::int64_t i = 0; i < OK; ++i) {
