@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "autograd/node.h"
@@ -18,6 +20,12 @@ namespace normlab {
 namespace {
 
 using detail::PoolGeometry;
+
+// The saved argmax: a flat position h·W + w in its input plane, or −1 where relu blocks the
+// gradient. 32 bits (a plane of fewer than 2³¹ positions, checked in max_geometry): half the
+// bytes of int64 to write and keep, and the selects of the 2×2 kernel fill a vector with as many
+// positions as values.
+using PoolIndex = std::int32_t;
 
 // The 2×2 window with stride 2 and neither padding nor dilation (every model of models/): each
 // output reads two pairs of neighbours, with no bounds to check. Same result and same argmax rule
@@ -50,23 +58,24 @@ template <class T>
 // compile time, so the loop is kLanes wide with no scalar remainder. kRelu: the max of relu.
 template <std::int64_t kLanes, bool kRelu, class T>
 [[gnu::always_inline]] inline void max_pool2d_outputs_2x2(const T* top, const T* bottom,
-                                                          std::int64_t ow0, std::int64_t top_index,
-                                                          std::int64_t W, T* y, std::int64_t* idx) {
+                                                          std::int64_t ow0, PoolIndex top_index,
+                                                          PoolIndex W, T* y, PoolIndex* idx) {
 #pragma omp simd
   for (std::int64_t ow = ow0; ow < ow0 + kLanes; ++ow) {
     const std::int64_t w = 2 * ow;
     const T c1 = top[w + 1], c2 = bottom[w], c3 = bottom[w + 1];
     T best = top[w];
-    std::int64_t arg = top_index + w;
+    const PoolIndex at = top_index + static_cast<PoolIndex>(w);
+    PoolIndex arg = at;
     const bool t1 = takes_over(c1, best);
     best = t1 ? c1 : best;
-    arg = t1 ? top_index + w + 1 : arg;
+    arg = t1 ? at + 1 : arg;
     const bool t2 = takes_over(c2, best);
     best = t2 ? c2 : best;
-    arg = t2 ? top_index + W + w : arg;
+    arg = t2 ? at + W : arg;
     const bool t3 = takes_over(c3, best);
     best = t3 ? c3 : best;
-    arg = t3 ? top_index + W + w + 1 : arg;
+    arg = t3 ? at + W + 1 : arg;
     if constexpr (kRelu) {
       arg = best > T{0} ? arg : -1;
       best = relu_after_max(best, top[w]);
@@ -82,9 +91,8 @@ template <std::int64_t kLanes, bool kRelu, class T>
 // remainder.
 template <std::int64_t kLanes, bool kRelu, class T>
 [[gnu::always_inline]] inline void max_pool2d_row_in_chunks(const T* top, const T* bottom,
-                                                            std::int64_t oW, std::int64_t top_index,
-                                                            std::int64_t W, T* y,
-                                                            std::int64_t* idx) {
+                                                            std::int64_t oW, PoolIndex top_index,
+                                                            PoolIndex W, T* y, PoolIndex* idx) {
   for (std::int64_t ow0 = 0; ow0 < oW; ow0 += kLanes) {
     max_pool2d_outputs_2x2<kLanes, kRelu>(top, bottom, std::min(ow0, oW - kLanes), top_index, W, y,
                                           idx);
@@ -93,8 +101,8 @@ template <std::int64_t kLanes, bool kRelu, class T>
 
 template <bool kRelu, class T>
 [[gnu::always_inline]] inline void max_pool2d_row_2x2(const T* top, const T* bottom,
-                                                      std::int64_t oW, std::int64_t top_index,
-                                                      std::int64_t W, T* y, std::int64_t* idx) {
+                                                      std::int64_t oW, PoolIndex top_index,
+                                                      PoolIndex W, T* y, PoolIndex* idx) {
   if (oW >= 16) {
     max_pool2d_row_in_chunks<16, kRelu>(top, bottom, oW, top_index, W, y, idx);
   } else if (oW >= 8) {
@@ -109,8 +117,8 @@ template <bool kRelu, class T>
 // The row kernel compiled for AVX-512, AVX2 and the baseline (core/multiversion.h): the selects
 // over float values and int64 positions vectorize with AVX-512's masks. relu: the max of relu.
 NORMLAB_MULTIVERSION void pool_row_2x2(const float* top, const float* bottom, std::int64_t oW,
-                                       std::int64_t top_index, std::int64_t W, float* y,
-                                       std::int64_t* idx, bool relu) {
+                                       PoolIndex top_index, PoolIndex W, float* y, PoolIndex* idx,
+                                       bool relu) {
   if (relu) {
     max_pool2d_row_2x2<true>(top, bottom, oW, top_index, W, y, idx);
   } else {
@@ -118,8 +126,8 @@ NORMLAB_MULTIVERSION void pool_row_2x2(const float* top, const float* bottom, st
   }
 }
 NORMLAB_MULTIVERSION void pool_row_2x2(const double* top, const double* bottom, std::int64_t oW,
-                                       std::int64_t top_index, std::int64_t W, double* y,
-                                       std::int64_t* idx, bool relu) {
+                                       PoolIndex top_index, PoolIndex W, double* y, PoolIndex* idx,
+                                       bool relu) {
   if (relu) {
     max_pool2d_row_2x2<true>(top, bottom, oW, top_index, W, y, idx);
   } else {
@@ -128,15 +136,16 @@ NORMLAB_MULTIVERSION void pool_row_2x2(const double* top, const double* bottom, 
 }
 
 template <bool kRelu, class T>
-void max_pool2d_forward_2x2(const T* x, T* y, std::int64_t* idx, const PoolGeometry& g) {
-  std::vector<std::int64_t> scratch(idx == nullptr ? static_cast<std::size_t>(g.oW) : 0);
+void max_pool2d_forward_2x2(const T* x, T* y, PoolIndex* idx, const PoolGeometry& g) {
+  std::vector<PoolIndex> scratch(idx == nullptr ? static_cast<std::size_t>(g.oW) : 0);
 #pragma omp parallel for firstprivate(scratch) if (g.work() > kParallelGrain)
   for (std::int64_t p = 0; p < g.planes(); ++p) {
     for (std::int64_t oh = 0; oh < g.oH; ++oh) {
       const std::int64_t h = 2 * oh, o = (p * g.oH + oh) * g.oW;
       const T* top = x + (p * g.H + h) * g.W;
-      pool_row_2x2(top, top + g.W, g.oW, h * g.W, g.W, y + o,
-                   idx != nullptr ? idx + o : scratch.data(), kRelu);
+      pool_row_2x2(top, top + g.W, g.oW, static_cast<PoolIndex>(h * g.W),
+                   static_cast<PoolIndex>(g.W), y + o, idx != nullptr ? idx + o : scratch.data(),
+                   kRelu);
     }
   }
 }
@@ -145,7 +154,7 @@ void max_pool2d_forward_2x2(const T* x, T* y, std::int64_t* idx, const PoolGeome
 // first maximum (row-major window order), or of the first NaN. idx may be nullptr (inference).
 // kRelu: the max of relu(x) (relu_after_max), idx = −1 where relu blocks the gradient.
 template <bool kRelu, class T>
-void max_pool2d_forward(const T* x, T* y, std::int64_t* idx, const PoolGeometry& g) {
+void max_pool2d_forward(const T* x, T* y, PoolIndex* idx, const PoolGeometry& g) {
   if (is_plain_2x2(g)) {
     max_pool2d_forward_2x2<kRelu>(x, y, idx, g);
     return;
@@ -157,7 +166,7 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* idx, const PoolGeometry&
     for (std::int64_t oh = 0; oh < g.oH; ++oh) {
       for (std::int64_t ow = 0; ow < g.oW; ++ow) {
         T best = T{0}, first = T{0};
-        std::int64_t arg = -1;
+        PoolIndex arg = -1;
         for (std::int64_t i = 0; i < win.kernel_h; ++i) {
           const std::int64_t h = oh * win.stride_h - win.pad_h + i * win.dilation_h;
           if (h < 0 || h >= g.H) {
@@ -172,7 +181,7 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* idx, const PoolGeometry&
             first = arg < 0 ? v : first;
             if (arg < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
               best = v;
-              arg = h * g.W + w;
+              arg = static_cast<PoolIndex>(h * g.W + w);
             }
           }
         }
@@ -193,14 +202,14 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* idx, const PoolGeometry&
 // backward, per plane: dx = 0;  dx[idx[o]] += dy[o] for every output o with idx[o] ≥ 0 (−1: relu
 // blocked the gradient, in the max of relu)
 template <class T>
-void max_pool2d_backward(const T* dy, const std::int64_t* idx, T* dx, const PoolGeometry& g) {
+void max_pool2d_backward(const T* dy, const PoolIndex* idx, T* dx, const PoolGeometry& g) {
   const std::int64_t HW = g.H * g.W, oHW = g.oH * g.oW;
 #pragma omp parallel for if (g.planes() * (HW + oHW) > kParallelGrain)
   for (std::int64_t p = 0; p < g.planes(); ++p) {
     T* dxp = dx + p * HW;
     std::fill(dxp, dxp + HW, T{0});
     for (std::int64_t o = 0; o < oHW; ++o) {
-      const std::int64_t i = idx[p * oHW + o];
+      const PoolIndex i = idx[p * oHW + o];
       if (i >= 0) {
         dxp[i] += dy[p * oHW + o];
       }
@@ -214,18 +223,25 @@ std::string_view op_name(bool relu) {
 }
 
 PoolGeometry max_geometry(const Tensor& x, Size2d kernel, const MaxPool2dOptions& o, bool relu) {
-  return detail::pool_geometry(op_name(relu), x, kernel, o.stride.value_or(kernel), o.padding,
-                               o.dilation);
+  const PoolGeometry g = detail::pool_geometry(op_name(relu), x, kernel, o.stride.value_or(kernel),
+                                               o.padding, o.dilation);
+  if (g.H * g.W > std::numeric_limits<PoolIndex>::max()) {
+    throw ShapeError(
+        fmt::format("{}: an input plane of {}x{} has more positions than the saved "
+                    "argmax can address (2^31 - 1) (x: {})",
+                    op_name(relu), g.H, g.W, to_string(x.shape())));
+  }
+  return g;
 }
 
 Tensor run_forward(const Tensor& x, const PoolGeometry& g, bool relu, Tensor* indices) {
   const Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({g.N, g.C, g.oH, g.oW}, x.dtype());
   if (indices != nullptr) {
-    *indices = Tensor::empty(y.shape(), DType::i64);
+    *indices = Tensor::empty(y.shape(), DType::i32);
   }
   visit_float(x.dtype(), op_name(relu), [&]<class T>() {
-    std::int64_t* idx = indices != nullptr ? indices->data<std::int64_t>().data() : nullptr;
+    PoolIndex* idx = indices != nullptr ? indices->data<PoolIndex>().data() : nullptr;
     if (relu) {
       max_pool2d_forward<true>(xc.data<T>().data(), y.data<T>().data(), idx, g);
     } else {
@@ -236,7 +252,7 @@ Tensor run_forward(const Tensor& x, const PoolGeometry& g, bool relu, Tensor* in
 }
 
 struct MaxPool2dNode final : Node {
-  Tensor indices;  // (N, C, oH, oW) int64, flat positions in each input plane (−1: no gradient)
+  Tensor indices;  // (N, C, oH, oW) int32, flat positions in each input plane (−1: no gradient)
   PoolGeometry g{};
   bool relu = false;  // the max of relu(x)
 
@@ -244,7 +260,7 @@ struct MaxPool2dNode final : Node {
     const Tensor dyc = dy.contiguous();
     Tensor dx = Tensor::empty({g.N, g.C, g.H, g.W}, dy.dtype());
     visit_float(dy.dtype(), "max_pool2d_backward", [&]<class T>() {
-      max_pool2d_backward(dyc.data<T>().data(), indices.data<std::int64_t>().data(),
+      max_pool2d_backward(dyc.data<T>().data(), indices.data<PoolIndex>().data(),
                           dx.data<T>().data(), g);
     });
     return {dx};

@@ -206,6 +206,12 @@ TEST_CASE("pooling errors name the op and the shape", "[max_pool2d][avg_pool2d][
                       Contains("max_pool2d_relu") && Contains("[3, 4, 4]"));
   REQUIRE_THROWS_WITH(max_pool2d_relu(Variable(Tensor::zeros({1, 1, 2, 2}), true), 3),
                       Contains("max_pool2d_relu") && Contains("does not fit"));
+  // A plane of 2³¹ positions or more cannot be addressed by the saved 32-bit argmax (a broadcast
+  // view: nothing that large is allocated).
+  const Tensor huge = Tensor::zeros({1, 1, 1, 1}).expand({1, 1, 46341, 46341});
+  REQUIRE_THROWS_WITH(max_pool2d_forward(huge, 2),
+                      Contains("max_pool2d") && Contains("46341x46341") && Contains("2^31"));
+  REQUIRE_NOTHROW(max_pool2d_forward(Tensor::zeros({1, 1, 1, 1}).expand({1, 1, 46340, 2}), 2));
 }
 
 namespace {
