@@ -1,5 +1,7 @@
 // CIFAR-10/100 binary: records written in the official layout come back pixel for pixel, from a
 // folder and from a .tar.gz; truncated files, bad labels and missing files are clear errors.
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 
 #include "core/error.h"
@@ -282,7 +284,7 @@ TEST_CASE("cifar archive errors: wrong archive, truncated and corrupt gzip",
 
 TEST_CASE("tar reader: GNU long names and pax paths", "[tar]") {
   TempDir dir("tar");
-  const std::string long_name = std::string(120, 'd') + "/data.bin";
+  const std::string long_name = fmt::format("{}/data.bin", std::string(120, 'd'));
   // GNU: a '././@LongLink' entry of type 'L' whose data is the next entry's name.
   Bytes tar = tar_bytes({{"././@LongLink", text_bytes(long_name + std::string(1, '\0'))},
                          {"short", text_bytes("payload")},

@@ -2,6 +2,7 @@
 // target, are refused before stb sees them (datasets/stb_guard.h), while valid baseline and
 // progressive JPEGs, PNGs and BMPs still decode; and headers that claim more pixels than the file
 // can hold are refused before any allocation.
+#include <fmt/format.h>
 #include <stb/stb_image_write.h>
 
 #include <catch2/catch.hpp>
@@ -52,7 +53,7 @@ TEST_CASE("valid JPEG, PNG and BMP files pass the stb guard and decode", "[image
   // libjpeg's progressive mode defines AC tables between scans and names an undefined AC table in
   // its DC scans: both must be accepted.
   const Bytes progressive = read_file_bytes(
-      "test", std::string(NORMLAB_SOURCE_DIR) + "/tests/datasets/data/progressive_8x6.jpg");
+      "test", fmt::format("{}/tests/datasets/data/progressive_8x6.jpg", NORMLAB_SOURCE_DIR));
   CHECK_FALSE(jpeg_huffman_problem(progressive));
   const Image p = decode_image(progressive, "progressive_8x6.jpg", 3);
   CHECK((p.H == 6 && p.W == 8 && p.C == 3));
@@ -91,7 +92,7 @@ TEST_CASE("a JPEG scan that ends in the middle of a block decodes with zero bits
   // docs/reliability.md, finding 13); the bits past a marker are zeros, so the difference is
   // -1023 and the second block is black. The file must decode, to exactly that, every time.
   const Bytes jpeg = read_file_bytes(
-      "test", std::string(NORMLAB_SOURCE_DIR) + "/tests/datasets/data/scan_ends_mid_block.jpg");
+      "test", fmt::format("{}/tests/datasets/data/scan_ends_mid_block.jpg", NORMLAB_SOURCE_DIR));
   CHECK_FALSE(jpeg_huffman_problem(jpeg));
   const Image img = decode_image(jpeg, "scan_ends_mid_block.jpg", 1);
   REQUIRE((img.H == 8 && img.W == 16 && img.C == 1));

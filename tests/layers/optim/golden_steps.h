@@ -4,6 +4,8 @@
 // the parameters after it must match row k of <case>_<f32|f64>.npy.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
@@ -18,7 +20,7 @@ namespace normlab::test {
 using MakeOptimizer = std::function<std::unique_ptr<Optimizer>(std::vector<OptimParam>)>;
 
 inline std::string optim_golden(const std::string& file) {
-  return std::string(NORMLAB_SOURCE_DIR) + "/tests/golden/optim/" + file;
+  return fmt::format("{}/tests/golden/optim/{}", NORMLAB_SOURCE_DIR, file);
 }
 
 struct GoldenResult {
