@@ -9,6 +9,7 @@
 
 #include "core/gemm.h"
 #include "core/im2col.h"
+#include "core/multiversion.h"
 
 namespace normlab::detail {
 
@@ -54,6 +55,26 @@ void block_im2col(const T* x, const ConvGeometry& g, Block blk, std::int64_t gr,
     im2col(x + ((blk.n0 + i) * g.C + gr * g.Cg) * g.H * g.W, g.Cg, g.H, g.W, g.win, col + i * g.L,
            g.B * g.L);
   }
+}
+
+// Σ x[l] in double, the bias gradient's sum over one channel of one image, in vector lanes of
+// double sums: compiled for AVX-512 and AVX2 (core/multiversion.h), which convert and add 8 and 4
+// values per instruction where the baseline build adds 2.
+NORMLAB_MULTIVERSION double sum_in_double(const float* x, std::int64_t n) {
+  double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+  for (std::int64_t l = 0; l < n; ++l) {
+    acc += static_cast<double>(x[l]);
+  }
+  return acc;
+}
+NORMLAB_MULTIVERSION double sum_in_double(const double* x, std::int64_t n) {
+  double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+  for (std::int64_t l = 0; l < n; ++l) {
+    acc += x[l];
+  }
+  return acc;
 }
 
 }  // namespace
@@ -205,11 +226,7 @@ void conv2d_gemm_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* 
   for (std::int64_t o = 0; o < g.O; ++o) {  // step 3, in vector lanes of double sums
     double acc = 0.0;
     for (std::int64_t n = 0; n < g.N; ++n) {
-      const T* dyo = dy + (n * g.O + o) * g.L;
-#pragma omp simd reduction(+ : acc)
-      for (std::int64_t l = 0; l < g.L; ++l) {
-        acc += static_cast<double>(dyo[l]);
-      }
+      acc += sum_in_double(dy + (n * g.O + o) * g.L, g.L);
     }
     db[o] = static_cast<T>(acc);
   }
