@@ -466,7 +466,9 @@ void direct_conv2d_weight_grad(const float* x, const float* dy, float* dw, std::
   // thread: a tile then finds its rows of dy in L1 or near it. 1 MiB made the weight gradient
   // 1.1-2x slower at the ResNet-20 and tiny-CNN shapes (a single-thread kernel timing).
   const std::int64_t fit = std::max<std::int64_t>(1, (std::int64_t{1} << 16) / (P + D));
-  const std::int64_t B = std::min(fit, (N + slots - 1) / slots), blocks = (N + B - 1) / B;
+  // (at least one image per block: an empty batch has no blocks and leaves dw as it is)
+  const std::int64_t B = std::max<std::int64_t>(1, std::min(fit, (N + slots - 1) / slots));
+  const std::int64_t blocks = (N + B - 1) / B;
   // Each thread zero-fills its own buffers and partial dW inside the region (thread 0 adds into dw
   // itself); the partial sums are added to dw in thread order, on the threads.
   const auto padded =

@@ -1,6 +1,6 @@
 // Conv2d: float64 gradcheck of input, weight and bias over strides, padding, dilation, groups,
 // 1×1 kernels, rectangular kernels and batch 1; a hand-computed forward; the threaded batch path
-// against image-by-image results; the module's init, repr and errors.
+// against image-by-image results; an empty batch; the module's init, repr and errors.
 #include <catch2/catch.hpp>
 
 #include "core/error.h"
@@ -61,6 +61,27 @@ TEST_CASE("conv2d computes only the gradients that are needed", "[conv2d]") {
   require_gradcheck(f, {x, w, b});  // only w requires a gradient
   REQUIRE_FALSE(x.grad().defined());
   REQUIRE_FALSE(b.grad().defined());
+}
+
+TEST_CASE("conv2d on an empty batch: an empty output, dx, and dW and db of zeros", "[conv2d]") {
+  // float32 32 -> 64 at 14×14 takes the direct kernel for dW (where the processor has AVX-512),
+  // 3 -> 4 the GEMMs; float64 always the GEMMs.
+  struct Case {
+    std::int64_t C, O;
+    DType dtype;
+  };
+  for (const Case c : {Case{32, 64, DType::f32}, Case{3, 4, DType::f32}, Case{3, 4, DType::f64}}) {
+    CAPTURE(c.C, c.O, dtype_name(c.dtype));
+    const Variable x(Tensor::zeros({0, c.C, 14, 14}, c.dtype), true);
+    const Variable w(Tensor::ones({c.O, c.C, 3, 3}, c.dtype), true);
+    const Variable b(Tensor::ones({c.O}, c.dtype), true);
+    const Variable y = conv2d(x, w, b, {.padding = 1});
+    REQUIRE(y.shape() == Shape{0, c.O, 14, 14});
+    y.backward(Tensor::zeros({0, c.O, 14, 14}, c.dtype));
+    REQUIRE(x.grad().shape() == Shape{0, c.C, 14, 14});
+    REQUIRE(max_abs_diff(w.grad(), Tensor::zeros(w.shape(), c.dtype)) == 0.0);
+    REQUIRE(max_abs_diff(b.grad(), Tensor::zeros(b.shape(), c.dtype)) == 0.0);
+  }
 }
 
 TEST_CASE("conv2d forward by hand", "[conv2d]") {
