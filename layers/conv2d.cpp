@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "autograd/node.h"
+#include "autograd/ops/op_util.h"
 #include "core/error.h"
 #include "layers/conv2d_direct.h"
 #include "layers/conv2d_gemm.h"
@@ -61,8 +62,8 @@ struct Conv2dNode final : detail::WeightedNode {
   ConvGeometry g{};
 
   std::vector<Tensor> backward(const Tensor& dy) override {
-    const bool need_dx = detail::needs_grad(*this, 0), need_dw = detail::needs_grad(*this, 1);
-    const bool need_db = has_bias && detail::needs_grad(*this, 2);
+    const bool need_dx = input_needs_grad(*this, 0), need_dw = input_needs_grad(*this, 1);
+    const bool need_db = has_bias && input_needs_grad(*this, 2);
     const Tensor dyc = dy.contiguous();
     Tensor dx = need_dx ? Tensor::empty({g.N, g.C, g.H, g.W}, dy.dtype()) : Tensor();
     // The direct weight gradient adds into dW; the GEMMs' first block writes it whole.

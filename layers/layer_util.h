@@ -1,6 +1,6 @@
-// layers/layer_util.h: small pieces the layer files share: a PyTorch-style int-or-pair size, the
-// "does input i of this node need a gradient" test every hand-written backward asks first, and the
-// check the closed name tables (LayerKind, NormKind) make on their names at compile time.
+// layers/layer_util.h: small pieces the layer files share: a PyTorch-style int-or-pair size and
+// the check the closed name tables (LayerKind, NormKind) make on their names at compile time.
+// (Whether input i of a node needs a gradient: input_needs_grad, autograd/ops/op_util.h.)
 #pragma once
 
 #include <fmt/format.h>
@@ -11,8 +11,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-
-#include "autograd/node.h"
 
 namespace normlab {
 
@@ -28,11 +26,6 @@ struct Size2d {
 };
 
 namespace detail {
-
-// True when input i of a recorded node receives a gradient; a backward skips the others' work.
-inline bool needs_grad(const Node& node, std::size_t i) {
-  return i < node.inputs.size() && node.inputs[i].requires_grad;
-}
 
 // True when every name is a snake_case word ([a-z0-9_], starting with a letter, not ending in '_')
 // and no two are equal: what parsing a name from a config or the command line relies on.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/node.h"
+#include "autograd/ops/op_util.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "layers/layer_util.h"
@@ -90,8 +91,8 @@ struct LinearNode final : detail::WeightedNode {
   std::int64_t in_features = 0;
 
   std::vector<Tensor> backward(const Tensor& dy) override {
-    const bool need_dx = detail::needs_grad(*this, 0), need_dw = detail::needs_grad(*this, 1);
-    const bool need_db = has_bias && detail::needs_grad(*this, 2);
+    const bool need_dx = input_needs_grad(*this, 0), need_dw = input_needs_grad(*this, 1);
+    const bool need_db = has_bias && input_needs_grad(*this, 2);
     const std::int64_t O = dy.dim(-1), M = dy.numel() / O;
     const std::int64_t I = in_features;
     const Tensor dyc = dy.contiguous();

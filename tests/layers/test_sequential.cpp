@@ -2,6 +2,7 @@
 // float64 gradcheck through whole stacks (every parameter), residual fan-out, and errors.
 #include <catch2/catch.hpp>
 
+#include "autograd/node.h"
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "layers/activation.h"
