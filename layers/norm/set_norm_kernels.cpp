@@ -11,6 +11,8 @@
 #include <array>
 #include <cassert>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "core/multiversion.h"
 #include "core/threads.h"
@@ -59,7 +61,8 @@ struct Moments {
   }
 };
 
-// eq. D0 over one row of `len` values: two passes per chunk, chunks merged.
+// eq. D0 over one row of `len` values (the float64 statistics): two passes per chunk, chunks
+// merged.
 template <class T>
 [[gnu::always_inline]] inline void add_row_moments(const T* x, std::int64_t len, Moments& acc) {
   for (std::int64_t c0 = 0; c0 < len; c0 += kChunk) {
@@ -81,40 +84,174 @@ template <class T>
   }
 }
 
+// Sixteen doubles, and sixteen values of T, as one GCC/clang vector: two AVX-512 registers, four
+// AVX2 or eight SSE2 ones, as the clone at hand has them (core/multiversion.h). Sixteen floats are
+// one AVX-512 load, converted to doubles one half at a time (with eight, GCC splits the
+// conversion into quarters and puts them back together).
+constexpr std::int64_t kLanes = 16;
+using Double16 = double __attribute__((vector_size(kLanes * sizeof(double))));
+using Float16 = float __attribute__((vector_size(kLanes * sizeof(float))));
+
+// d = x[0..16) − shift, in double (an out-parameter: a vector return would be an ABI question).
 template <class T>
-[[gnu::always_inline]] inline double row_sum_of_squares(const T* x, std::int64_t len) {
-  double sumsq = 0.0;
-#pragma omp simd reduction(+ : sumsq)
-  for (std::int64_t i = 0; i < len; ++i) {
-    sumsq += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+[[gnu::always_inline]] inline void load_shifted_double16(const T* x, double shift, Double16& d) {
+  if constexpr (std::is_same_v<T, float>) {
+    Float16 v;
+    std::memcpy(&v, x, sizeof v);
+    d = __builtin_convertvector(v, Double16) - shift;
+  } else {
+    std::memcpy(&d, x, sizeof d);
+    d -= shift;
   }
-  return sumsq;
 }
 
-// y = (x − μ)·scale + shift over n contiguous values, in double.
+using Double8 = double __attribute__((vector_size(8 * sizeof(double))));
+
+// The sum of the eight lanes of v, as a tree of halves (three vector adds and a scalar one in
+// registers, rather than a chain of seven scalar adds through memory).
+[[gnu::always_inline]] inline double horizontal_sum(const Double8& v) {
+  using Double4 = double __attribute__((vector_size(4 * sizeof(double))));
+  using Double2 = double __attribute__((vector_size(2 * sizeof(double))));
+  Double4 h4[2];
+  std::memcpy(h4, &v, sizeof h4);
+  const Double4 s4 = h4[0] + h4[1];
+  Double2 h2[2];
+  std::memcpy(h2, &s4, sizeof h2);
+  const Double2 s2 = h2[0] + h2[1];
+  return s2[0] + s2[1];
+}
+
+// Adds Σ a_i and Σ b_i over i ∈ [0, n) to sum_a and sum_b, in double, where terms(i, a, b) sets
+// the terms of the sixteen values from i as vectors and term(i, a, b) those of value i alone. Four
+// independent vector sums of eight doubles of each (one AVX-512 register apiece): the adds of one
+// do not wait on the others', so the loop runs at the rate of its loads and conversions rather
+// than at one add's latency per eight values (an `omp simd reduction` keeps one or two sums).
+template <class Terms, class Term>
+[[gnu::always_inline]] inline void add_pair_sums(std::int64_t n, Terms terms, Term term,
+                                                 double& sum_a, double& sum_b) {
+  Double8 a0{}, a1{}, a2{}, a3{}, b0{}, b1{}, b2{}, b3{};
+  auto add_halves = [](const Double16& v, Double8& lo, Double8& hi) __attribute__((always_inline)) {
+    Double8 h[2];
+    std::memcpy(h, &v, sizeof h);
+    lo += h[0];
+    hi += h[1];
+  };
+  Double16 a, b;
+  std::int64_t i = 0;
+  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+    terms(i, a, b);
+    add_halves(a, a0, a1);
+    add_halves(b, b0, b1);
+    terms(i + kLanes, a, b);
+    add_halves(a, a2, a3);
+    add_halves(b, b2, b3);
+  }
+  if (i + kLanes <= n) {
+    terms(i, a, b);
+    add_halves(a, a0, a1);
+    add_halves(b, b0, b1);
+    i += kLanes;
+  }
+  sum_a += horizontal_sum((a0 + a1) + (a2 + a3));
+  sum_b += horizontal_sum((b0 + b1) + (b2 + b3));
+  for (; i < n; ++i) {
+    double ai = 0.0, bi = 0.0;
+    term(i, ai, bi);
+    sum_a += ai;
+    sum_b += bi;
+  }
+}
+
+// Adds Σ(x − shift) and Σ(x − shift)² over n contiguous values to sum and sumsq, in double.
+template <class T>
+[[gnu::always_inline]] inline void add_shifted_sums(const T* x, std::int64_t n, double shift,
+                                                    double& sum, double& sumsq) {
+  add_pair_sums(
+      n,
+      [&](std::int64_t i, Double16 & d, Double16 & dd) __attribute__((always_inline)) {
+        load_shifted_double16(x + i, shift, d);
+        dd = d * d;
+      },
+      [&](std::int64_t i, double& d, double& dd) __attribute__((always_inline)) {
+        d = static_cast<double>(x[i]) - shift;
+        dd = d * d;
+      },
+      sum, sumsq);
+}
+
+// Adds Σdy and Σdy·(x − μ) over n contiguous values to sum_dy and sum_dyx, in double.
+template <class T>
+[[gnu::always_inline]] inline void add_dy_sums(const T* dy, const T* x, std::int64_t n, double mu,
+                                               double& sum_dy, double& sum_dyx) {
+  add_pair_sums(
+      n,
+      [&](std::int64_t i, Double16 & g, Double16 & gx) __attribute__((always_inline)) {
+        Double16 d;
+        load_shifted_double16(dy + i, 0.0, g);
+        load_shifted_double16(x + i, mu, d);
+        gx = g * d;
+      },
+      [&](std::int64_t i, double& g, double& gx) __attribute__((always_inline)) {
+        g = static_cast<double>(dy[i]);
+        gx = g * (static_cast<double>(x[i]) - mu);
+      },
+      sum_dy, sum_dyx);
+}
+
+// μ as a float32 μ_hi = fl(μ) and the rest μ_lo = μ − μ_hi (exact in double), for the float32
+// forward. x − μ_hi is then exact wherever it cancels (x within a factor of 2 of μ_hi, Sterbenz)
+// and rounded once where it does not (|x − μ_hi| ≥ |μ_hi|/2), so x − μ keeps the relative
+// precision of a float32 even for an input with mean 1e4, with no double in the loop.
+struct SplitMean {
+  float hi;
+  double lo;
+  explicit SplitMean(double mu) : hi(static_cast<float>(mu)), lo(mu - static_cast<double>(hi)) {}
+};
+
+// y = (x − μ)·scale + shift over n contiguous values. float64: in double. float32: in float, 16
+// lanes per AVX-512 instruction and no conversions, as y = (x − μ_hi)·scale + (shift − μ_lo·scale)
+// (SplitMean). Its error is a few roundings of x̂·scale and of y (the rounded x − μ_hi, scale,
+// shift, the fused multiply-add), against the one rounding of y in double: far inside 1e-6 of
+// max|y| (test_set_norm.cpp, also at mean 1e4). With the one-sweep statistics, the float32
+// forward took about 1/4 less time (docs/normalization/performance.md).
 template <class T>
 [[gnu::always_inline]] inline void normalize_run(const T* x, std::int64_t n, double mu,
                                                  double scale, double shift, T* y) {
+  if constexpr (std::is_same_v<T, float>) {
+    const SplitMean m(mu);
+    const float s = static_cast<float>(scale), t = static_cast<float>(shift - m.lo * scale);
 #pragma omp simd
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = static_cast<T>((static_cast<double>(x[i]) - mu) * scale + shift);
+    for (std::int64_t i = 0; i < n; ++i) {
+      y[i] = (x[i] - m.hi) * s + t;
+    }
+  } else {
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) {
+      y[i] = (x[i] - mu) * scale + shift;
+    }
   }
 }
 
 // y_d = (x_d − μ)·rstd·γ_d + β_d over one row, with γ (kGamma) and β (kBeta) each present or
 // not: fixed at compile time, so that each variant's loop has no branch and vectorizes. x̂ =
-// (x − μ)·rstd is formed in double (x − μ cancels digits when the mean is large) and rounded once;
-// γ and β then apply in T, twice as many lanes as double and no conversion of γ_d and β_d: x̂ is of
-// order 1, so that adds a rounding or two of y itself, far inside 1e-6 of max|y|
-// (test_set_norm.cpp), and made LayerNorm's forward 1.15-1.4x faster. The AVX2 and AVX-512 clones
-// fuse the multiply and add, the baseline rounds twice: their float32 y can differ in the last bit.
+// (x − μ)·rstd is formed as in normalize_run (float32 from the split mean, float64 in double); γ
+// and β then apply in T: x̂ is of order 1, so that adds a rounding or two of y itself, far inside
+// 1e-6 of max|y| (test_set_norm.cpp). The AVX2 and AVX-512 clones fuse the multiply and add, the
+// baseline rounds twice: their float32 y can differ in the last bit.
 template <bool kGamma, bool kBeta, class T>
 [[gnu::always_inline]] inline void normalize_positions_with(const T* x, std::int64_t n, double mu,
                                                             double rs, const T* gamma,
                                                             const T* beta, T* y) {
+  const SplitMean m(mu);
+  const float rs_f = static_cast<float>(rs), shift_f = static_cast<float>(-m.lo * rs);
 #pragma omp simd
   for (std::int64_t i = 0; i < n; ++i) {
-    T v = static_cast<T>((static_cast<double>(x[i]) - mu) * rs);
+    T v;
+    if constexpr (std::is_same_v<T, float>) {  // as in normalize_run
+      v = (x[i] - m.hi) * rs_f + shift_f;
+    } else {
+      v = (x[i] - mu) * rs;
+    }
     if constexpr (kGamma) {
       v = v * gamma[i];
     }
@@ -252,7 +389,20 @@ template <class T>
   auto row = [&](std::int64_t a) { return (a * L.sets + s) * L.inner; };
   if (!k.given_stats) {
     double var = 0.0;
-    if (k.plan->subtract_mean) {
+    if (k.plan->subtract_mean && std::is_same_v<T, float>) {
+      // eq. D0 in one sweep for float32: with K the set's first value and d = x − K (exact in
+      // double), μ = K + Σd/m and m·σ² = Σd² − (Σd)²/m. The difference cancels at most
+      // m·(μ − K)² ≤ m·Σ(x − μ)² (K is one of the values), so σ² keeps a relative error of order
+      // m·2⁻⁵³: 1e-10 for a million values, against the 1e-6 a float32 result needs.
+      const double m = static_cast<double>(L.m());
+      const double shift = m > 0.0 ? static_cast<double>(k.x[row(0)]) : 0.0;
+      double sum = 0.0, sumsq = 0.0;
+      for (std::int64_t a = 0; a < L.outer; ++a) {
+        add_shifted_sums(k.x + row(a), L.inner, shift, sum, sumsq);
+      }
+      k.mean[s] = m > 0.0 ? shift + sum / m : 0.0;
+      var = m > 0.0 ? std::max(0.0, (sumsq - sum * sum / m) / m) : 0.0;
+    } else if (k.plan->subtract_mean) {
       Moments acc;
       for (std::int64_t a = 0; a < L.outer; ++a) {
         add_row_moments(k.x + row(a), L.inner, acc);
@@ -260,9 +410,9 @@ template <class T>
       k.mean[s] = acc.mean;
       var = acc.n > 0.0 ? acc.m2 / acc.n : 0.0;
     } else {
-      double sumsq = 0.0;
+      double sum = 0.0, sumsq = 0.0;
       for (std::int64_t a = 0; a < L.outer; ++a) {
-        sumsq += row_sum_of_squares(k.x + row(a), L.inner);
+        add_shifted_sums(k.x + row(a), L.inner, 0.0, sum, sumsq);
       }
       k.mean[s] = 0.0;
       var = L.m() > 0 ? sumsq / static_cast<double>(L.m()) : 0.0;
@@ -318,12 +468,7 @@ template <class T>
       const T* dy = k.dy + at;
       const T* x = k.x + at;
       double sdy = 0.0, sdyx = 0.0;
-#pragma omp simd reduction(+ : sdy, sdyx)
-      for (std::int64_t i = 0; i < A.run; ++i) {
-        const double dyi = static_cast<double>(dy[i]);
-        sdy += dyi;
-        sdyx += dyi * (static_cast<double>(x[i]) - mu);
-      }
+      add_dy_sums(dy, x, A.run, mu, sdy, sdyx);
       pdy[j] += sdy;
       pdyx[j] += sdyx * rs;
     }

@@ -5,13 +5,14 @@
 // docs/normalization/performance.md (why the kernels are shaped this way).
 //
 // Memory: the forward reads x and writes y; the backward reads dy and x and writes dx. x̂ is never
-// stored: the backward recomputes x̂ = (x − μ_s)·rstd_s from the saved x, μ and rstd (the same
-// double-precision expression as the forward), which saves writing and reading one tensor of the
-// size of x. Each set is processed whole by one thread while it sits in cache, so the second sweep
-// of a set (normalize after the statistics, dx after the two sums) reads cache, not memory.
-// Arithmetic: every sum and every output is computed in double from float inputs, with
-// independent lanes (`omp simd` reductions) that the compiler vectorizes; the statistics are
-// two-pass per chunk of a row, merged with Chan et al.'s update, never E[x²] − E[x]².
+// stored: the backward recomputes x̂ = (x − μ_s)·rstd_s from the saved x, μ and rstd (in double),
+// which saves writing and reading one tensor of the size of x. Each set is processed whole by one
+// thread while it sits in cache, so the second sweep of a set (normalize after the statistics, dx
+// after the two sums) reads cache, not memory. Arithmetic: every sum is in double, over independent
+// vector lanes. The statistics are one sweep of sums shifted by the set's first value for float32
+// (eq. D0'), two passes per chunk of a row merged with Chan et al.'s update for float64 (eq. D0),
+// never E[x²] − E[x]². The float32 forward normalizes in float32 from μ split into a float32 and
+// the rest; dx is computed in double.
 #pragma once
 
 #include <cstdint>

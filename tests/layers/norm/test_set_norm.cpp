@@ -8,6 +8,8 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "core/random.h"
@@ -254,6 +256,37 @@ TEST_CASE("float32 forward and backward stay within 1e-6 of float64, also at mea
     if (dw32.defined()) {
       CHECK(relative_error(dw32, dw64) < 1e-6);
       CHECK(relative_error(db32, db64) < 1e-6);
+    }
+  }
+}
+
+TEST_CASE("float32 statistics stay exact to 1e-9 when a set's first value is far from its mean",
+          "[set_norm][float32]") {
+  // The float32 statistics are one sweep of the sums of d = x − K and d², with K the set's first
+  // value (set_norm_kernels.cpp), so an outlier as K is their hardest case: here 30σ above a mean
+  // of 1e4. Without the shift, Σx² − (Σx)²/m (in double) misses σ² by 1e-8 and more.
+  Rng rng{31};
+  Tensor x32 = randn({4, 6, 5, 5}, DType::f32, rng, 1e4, 1.0);
+  const auto values = x32.data<float>();
+  for (std::size_t i = 0; i < values.size(); i += 25) {  // (n, c, 0, 0): every set's first value
+    values[i] = 1e4F + 30.0F;
+  }
+  const Tensor x64 = x32.to(DType::f64);  // the same values, so only the arithmetic differs
+  const std::vector<std::pair<std::string, NormPlan>> plans{
+      {"batch_norm", batch_norm_plan(x32.shape())},
+      {"group_norm", group_norm_plan(x32.shape(), 3)},
+      {"instance_norm", group_norm_plan(x32.shape(), 6)},
+      {"layer_norm", layer_norm_plan("layer_norm", x32.shape(), {6, 5, 5})},
+  };
+  for (const auto& [name, plan] : plans) {
+    CAPTURE(name);
+    const SetStats s32 = set_statistics(name, x32, plan), s64 = set_statistics(name, x64, plan);
+    REQUIRE(s32.var.size() == s64.var.size());
+    for (std::size_t s = 0; s < s64.var.size(); ++s) {
+      CAPTURE(s);
+      REQUIRE(s64.var[s] > 1.0);  // the outlier is in the set
+      CHECK(std::abs(s32.var[s] - s64.var[s]) <= 1e-9 * s64.var[s]);
+      CHECK(std::abs(s32.mean[s] - s64.mean[s]) <= 1e-9 * std::sqrt(s64.var[s]));
     }
   }
 }
