@@ -84,28 +84,32 @@ template <class T>
   }
 }
 
-// Sixteen doubles, and sixteen values of T, as one GCC/clang vector: two AVX-512 registers, four
-// AVX2 or eight SSE2 ones, as the clone at hand has them (core/multiversion.h). Sixteen floats are
-// one AVX-512 load, converted to doubles one half at a time (with eight, GCC splits the
-// conversion into quarters and puts them back together).
-constexpr std::int64_t kLanes = 16;
-using Double16 = double __attribute__((vector_size(kLanes * sizeof(double))));
-using Float16 = float __attribute__((vector_size(kLanes * sizeof(float))));
+// Eight doubles as one GCC/clang vector: one AVX-512 register, two AVX2 or four SSE2 ones, as the
+// clone at hand has them (core/multiversion.h); sixteen values are two of them. Sixteen floats
+// are one AVX-512 load, converted to doubles one half at a time through a vector of sixteen (with
+// eight floats, GCC splits the conversion into quarters and puts them back together). A shift is
+// subtracted from each half, not from the sixteen, whose broadcast GCC builds through memory.
+using Double8 = double __attribute__((vector_size(8 * sizeof(double))));
+struct Double8x2 {
+  Double8 lo, hi;
+};
 
-// d = x[0..16) − shift, in double (an out-parameter: a vector return would be an ABI question).
+// d = x[0..16) − shift, in double.
 template <class T>
-[[gnu::always_inline]] inline void load_shifted_double16(const T* x, double shift, Double16& d) {
+[[gnu::always_inline]] inline void load_shifted(const T* x, double shift, Double8x2& d) {
   if constexpr (std::is_same_v<T, float>) {
+    using Float16 = float __attribute__((vector_size(16 * sizeof(float))));
+    using Double16 = double __attribute__((vector_size(16 * sizeof(double))));
     Float16 v;
     std::memcpy(&v, x, sizeof v);
-    d = __builtin_convertvector(v, Double16) - shift;
+    const Double16 w = __builtin_convertvector(v, Double16);
+    std::memcpy(&d, &w, sizeof d);
   } else {
     std::memcpy(&d, x, sizeof d);
-    d -= shift;
   }
+  d.lo -= shift;
+  d.hi -= shift;
 }
-
-using Double8 = double __attribute__((vector_size(8 * sizeof(double))));
 
 // The sum of the eight lanes of v, as a tree of halves (three vector adds and a scalar one in
 // registers, rather than a chain of seven scalar adds through memory).
@@ -129,31 +133,29 @@ using Double8 = double __attribute__((vector_size(8 * sizeof(double))));
 template <class Terms, class Term>
 [[gnu::always_inline]] inline void add_pair_sums(std::int64_t n, Terms terms, Term term,
                                                  double& sum_a, double& sum_b) {
-  Double8 a0{}, a1{}, a2{}, a3{}, b0{}, b1{}, b2{}, b3{};
-  auto add_halves = [](const Double16& v, Double8& lo, Double8& hi) __attribute__((always_inline)) {
-    Double8 h[2];
-    std::memcpy(h, &v, sizeof h);
-    lo += h[0];
-    hi += h[1];
+  constexpr std::int64_t kLanes = 16;
+  Double8x2 a0{}, a1{}, b0{}, b1{}, a, b;
+  auto add = [](Double8x2 & acc, const Double8x2& v) __attribute__((always_inline)) {
+    acc.lo += v.lo;
+    acc.hi += v.hi;
   };
-  Double16 a, b;
   std::int64_t i = 0;
   for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
     terms(i, a, b);
-    add_halves(a, a0, a1);
-    add_halves(b, b0, b1);
+    add(a0, a);
+    add(b0, b);
     terms(i + kLanes, a, b);
-    add_halves(a, a2, a3);
-    add_halves(b, b2, b3);
+    add(a1, a);
+    add(b1, b);
   }
   if (i + kLanes <= n) {
     terms(i, a, b);
-    add_halves(a, a0, a1);
-    add_halves(b, b0, b1);
+    add(a0, a);
+    add(b0, b);
     i += kLanes;
   }
-  sum_a += horizontal_sum((a0 + a1) + (a2 + a3));
-  sum_b += horizontal_sum((b0 + b1) + (b2 + b3));
+  sum_a += horizontal_sum((a0.lo + a0.hi) + (a1.lo + a1.hi));
+  sum_b += horizontal_sum((b0.lo + b0.hi) + (b1.lo + b1.hi));
   for (; i < n; ++i) {
     double ai = 0.0, bi = 0.0;
     term(i, ai, bi);
@@ -168,9 +170,10 @@ template <class T>
                                                     double& sum, double& sumsq) {
   add_pair_sums(
       n,
-      [&](std::int64_t i, Double16 & d, Double16 & dd) __attribute__((always_inline)) {
-        load_shifted_double16(x + i, shift, d);
-        dd = d * d;
+      [&](std::int64_t i, Double8x2 & d, Double8x2 & dd) __attribute__((always_inline)) {
+        load_shifted(x + i, shift, d);
+        dd.lo = d.lo * d.lo;
+        dd.hi = d.hi * d.hi;
       },
       [&](std::int64_t i, double& d, double& dd) __attribute__((always_inline)) {
         d = static_cast<double>(x[i]) - shift;
@@ -185,11 +188,12 @@ template <class T>
                                                double& sum_dy, double& sum_dyx) {
   add_pair_sums(
       n,
-      [&](std::int64_t i, Double16 & g, Double16 & gx) __attribute__((always_inline)) {
-        Double16 d;
-        load_shifted_double16(dy + i, 0.0, g);
-        load_shifted_double16(x + i, mu, d);
-        gx = g * d;
+      [&](std::int64_t i, Double8x2 & g, Double8x2 & gx) __attribute__((always_inline)) {
+        Double8x2 d;
+        load_shifted(dy + i, 0.0, g);
+        load_shifted(x + i, mu, d);
+        gx.lo = g.lo * d.lo;
+        gx.hi = g.hi * d.hi;
       },
       [&](std::int64_t i, double& g, double& gx) __attribute__((always_inline)) {
         g = static_cast<double>(dy[i]);
