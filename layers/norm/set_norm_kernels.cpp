@@ -246,8 +246,10 @@ template <bool kGamma, bool kBeta, class T>
 [[gnu::always_inline]] inline void normalize_positions_with(const T* x, std::int64_t n, double mu,
                                                             double rs, const T* gamma,
                                                             const T* beta, T* y) {
-  const SplitMean m(mu);
-  const float rs_f = static_cast<float>(rs), shift_f = static_cast<float>(-m.lo * rs);
+  // (float64 never uses the split: a double μ beyond float's range must not be converted)
+  const SplitMean m(std::is_same_v<T, float> ? mu : 0.0);
+  const float rs_f = static_cast<float>(std::is_same_v<T, float> ? rs : 0.0);
+  const float shift_f = static_cast<float>(-m.lo * rs);
 #pragma omp simd
   for (std::int64_t i = 0; i < n; ++i) {
     T v;
