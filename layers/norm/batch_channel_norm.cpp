@@ -5,7 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "autograd/node.h"
 #include "core/error.h"
+#include "layers/norm/batch_channel_kernels.h"
 #include "layers/norm/group_norm.h"
 #include "layers/norm/set_norm.h"
 
@@ -106,6 +108,84 @@ std::string ChannelNorm::extra_repr() const {
 
 // ---- batch-channel norm ----
 
+namespace {
+
+// Saves x, the statistics of batch_channel_kernels.h and γ_g; its backward is eq. BCN14, BCN15.
+struct BatchChannelNode final : Node {
+  BatchChannelDims dims;
+  Tensor x, cn_gamma;
+  BatchChannelStats stats;
+  Shape bn_shape, cn_shape;
+
+  std::vector<Tensor> backward(const Tensor& dy_in) override {
+    const Tensor dy = dy_in.contiguous();
+    Tensor dx = Tensor::empty(x.shape(), x.dtype());
+    BatchChannelGrads grads;
+    visit_float(x.dtype(), name(), [&]<class T>() {
+      batch_channel_backward(dims, dy.data<T>().data(), x.data<T>().data(),
+                             data_or_null<T>(cn_gamma), stats, dx.data<T>().data(), grads);
+    });
+    const DType t = x.dtype();
+    return {dx, to_tensor(grads.dbn_gamma, t).view(bn_shape),
+            to_tensor(grads.dbn_beta, t).view(bn_shape),
+            to_tensor(grads.dcn_gamma, t).view(cn_shape),
+            to_tensor(grads.dcn_beta, t).view(cn_shape)};
+  }
+  std::string_view name() const override { return "batch_channel_norm"; }
+  void release() override { x = cn_gamma = Tensor(); }
+};
+
+}  // namespace
+
+// forward, training with estimates, fused (eq. BCN10–BCN13, batch_channel_kernels.h): the same y
+// as channel_norm(estimated_batch_norm(x)) without writing y1, and the same moves of μ̂ and σ̂².
+Variable BatchChannelNorm::forward_fused(const Variable& x, const Variable& bn_weight,
+                                         const Variable& bn_bias, const Variable& cn_weight,
+                                         const Variable& cn_bias) {
+  constexpr std::string_view kOp = "batch_channel_norm";
+  const Tensor xc = x.data().contiguous();
+  check_channels(kOp, xc, kChannelsFirstRank, channels_);
+  const Shape& s = xc.shape();
+  const BatchChannelDims dims{.N = s[0], .C = s[1], .G = groups_, .L = numel_from(s, 2)};
+  const Tensor bn_gamma = affine_tensor(kOp, bn_weight, xc, channels_, "batch_norm.weight"),
+               bn_beta = affine_tensor(kOp, bn_bias, xc, channels_, "batch_norm.bias"),
+               cn_gamma = affine_tensor(kOp, cn_weight, xc, groups_, "channel_norm.weight"),
+               cn_beta = affine_tensor(kOp, cn_bias, xc, groups_, "channel_norm.bias");
+  auto& bn = static_cast<EstimatedBatchNorm&>(*batch_norm_);
+  const std::vector<double> mean_old = to_doubles(bn.running_mean()),
+                            var_old = to_doubles(bn.running_var());
+  const StatsRule rule{.kind = StatsRule::Kind::moving_average,
+                       .running_mean = mean_old.data(),
+                       .running_scale = var_old.data(),
+                       .momentum = options_.momentum,
+                       .round_to_float = bn.running_mean().dtype() == DType::f32};
+  BatchChannelStats stats;
+  Tensor y = Tensor::empty(s, xc.dtype());
+  visit_float(xc.dtype(), kOp, [&]<class T>() {
+    batch_channel_forward(dims, xc.data<T>().data(), rule, data_or_null<T>(bn_gamma),
+                          data_or_null<T>(bn_beta), data_or_null<T>(cn_gamma),
+                          data_or_null<T>(cn_beta), options_.eps, stats, y.data<T>().data());
+  });
+  blend_(bn.running_mean(), stats.batch_mean, options_.momentum);
+  blend_(bn.running_var(), stats.batch_var, options_.momentum);
+  std::shared_ptr<BatchChannelNode> node;
+  const std::vector<Variable> inputs{x, bn_weight, bn_bias, cn_weight, cn_bias};
+  if (any_requires_grad(inputs)) {
+    node = std::make_shared<BatchChannelNode>();
+    node->dims = dims;
+    node->x = xc;
+    node->cn_gamma = cn_gamma;
+    node->stats = std::move(stats);
+    node->bn_shape = {channels_};
+    node->cn_shape = {groups_};
+  }
+  return make_output(y, node, inputs);
+}
+
+bool BatchChannelNorm::fuses(const Tensor& x) const {
+  return is_training() && options_.estimate && x.numel() > 0;
+}
+
 BatchChannelNorm::BatchChannelNorm(std::int64_t channels, std::int64_t groups,
                                    const BatchChannelNormOptions& options)
     : channels_(channels), groups_(groups), options_(options) {
@@ -125,10 +205,20 @@ BatchChannelNorm::BatchChannelNorm(std::int64_t channels, std::int64_t groups,
 }
 
 Variable BatchChannelNorm::forward(const Variable& x) {
+  if (fuses(x.data())) {
+    auto& bn = static_cast<EstimatedBatchNorm&>(*batch_norm_);
+    return forward_fused(x, bn.weight(), bn.bias(), channel_norm_->weight(), channel_norm_->bias());
+  }
   return channel_norm_->forward(batch_norm_->forward(x));
 }
 
 Tensor BatchChannelNorm::forward_no_grad(const Tensor& x) {
+  if (fuses(x)) {
+    auto& bn = static_cast<EstimatedBatchNorm&>(*batch_norm_);
+    return forward_fused(Variable(x), frozen(bn.weight()), frozen(bn.bias()),
+                         frozen(channel_norm_->weight()), frozen(channel_norm_->bias()))
+        .data();
+  }
   return channel_norm_->forward_no_grad(batch_norm_->forward_no_grad(x));
 }
 

@@ -80,7 +80,9 @@ struct BatchChannelNormOptions {
 };
 
 // Children "batch_norm" (EstimatedBatchNorm, or BatchNorm when estimate is false) and
-// "channel_norm" (ChannelNorm). Input (N, C, *).
+// "channel_norm" (ChannelNorm). Input (N, C, *). Training with estimates runs the two as one fused
+// op (batch_channel_kernels.h, eq. BCN10–BCN15), with the children's parameters and buffers; eval
+// mode and estimate = false run channel_norm(batch_norm(x)).
 class BatchChannelNorm final : public Module {
  public:
   BatchChannelNorm(std::int64_t channels, std::int64_t groups,
@@ -97,6 +99,12 @@ class BatchChannelNorm final : public Module {
  private:
   std::int64_t channels_, groups_;
   BatchChannelNormOptions options_;
+  // Whether forward takes the fused path: training, with estimates, and x not empty.
+  bool fuses(const Tensor& x) const;
+  // The fused training forward with the given γ1, β1 (C) and γ_g, β_g (G); moves the estimates.
+  Variable forward_fused(const Variable& x, const Variable& bn_weight, const Variable& bn_bias,
+                         const Variable& cn_weight, const Variable& cn_bias);
+
   std::unique_ptr<Module> batch_norm_;
   std::unique_ptr<ChannelNorm> channel_norm_;
 };

@@ -11,11 +11,11 @@
 #include <array>
 #include <cassert>
 #include <cmath>
-#include <cstring>
 #include <type_traits>
 
 #include "core/multiversion.h"
 #include "core/threads.h"
+#include "layers/norm/set_norm_loops.h"
 
 namespace normlab {
 
@@ -32,7 +32,22 @@ AffineLayout per_channel_affine(const Shape& x, SetLayout sets) {
           .numel = C};
 }
 
+EstimatedStats moving_average_stats(const StatsRule& rule, std::int64_t s, double mean, double var,
+                                    double eps) {
+  double m = (1.0 - rule.momentum) * rule.running_mean[s] + rule.momentum * mean;
+  double v = (1.0 - rule.momentum) * rule.running_scale[s] + rule.momentum * var;
+  if (rule.round_to_float) {
+    m = static_cast<double>(detail::to_float_or_inf(m));
+    v = static_cast<double>(detail::to_float_or_inf(v));
+  }
+  return {m, 1.0 / std::sqrt(v + eps)};
+}
+
 namespace {
+
+using detail::add_dy_sums;
+using detail::add_shifted_sums;
+using detail::scaled_dx_run;
 
 // Rows of a chunk are reduced two-pass while they sit in L1 (2048 floats = 8 KiB).
 constexpr std::int64_t kChunk = 2048;
@@ -84,124 +99,6 @@ template <class T>
   }
 }
 
-// Eight doubles as one GCC/clang vector: one AVX-512 register, two AVX2 or four SSE2 ones, as the
-// clone at hand has them (core/multiversion.h); sixteen values are two of them. Sixteen floats
-// are one AVX-512 load, converted to doubles one half at a time through a vector of sixteen (with
-// eight floats, GCC splits the conversion into quarters and puts them back together). A shift is
-// subtracted from each half, not from the sixteen, whose broadcast GCC builds through memory.
-using Double8 = double __attribute__((vector_size(8 * sizeof(double))));
-struct Double8x2 {
-  Double8 lo, hi;
-};
-
-// d = x[0..16) − shift, in double.
-template <class T>
-[[gnu::always_inline]] inline void load_shifted(const T* x, double shift, Double8x2& d) {
-  if constexpr (std::is_same_v<T, float>) {
-    using Float16 = float __attribute__((vector_size(16 * sizeof(float))));
-    using Double16 = double __attribute__((vector_size(16 * sizeof(double))));
-    Float16 v;
-    std::memcpy(&v, x, sizeof v);
-    const Double16 w = __builtin_convertvector(v, Double16);
-    std::memcpy(&d, &w, sizeof d);
-  } else {
-    std::memcpy(&d, x, sizeof d);
-  }
-  d.lo -= shift;
-  d.hi -= shift;
-}
-
-// The sum of the eight lanes of v, as a tree of halves (three vector adds and a scalar one in
-// registers, rather than a chain of seven scalar adds through memory).
-[[gnu::always_inline]] inline double horizontal_sum(const Double8& v) {
-  using Double4 = double __attribute__((vector_size(4 * sizeof(double))));
-  using Double2 = double __attribute__((vector_size(2 * sizeof(double))));
-  Double4 h4[2];
-  std::memcpy(h4, &v, sizeof h4);
-  const Double4 s4 = h4[0] + h4[1];
-  Double2 h2[2];
-  std::memcpy(h2, &s4, sizeof h2);
-  const Double2 s2 = h2[0] + h2[1];
-  return s2[0] + s2[1];
-}
-
-// Adds Σ a_i and Σ b_i over i ∈ [0, n) to sum_a and sum_b, in double, where terms(i, a, b) sets
-// the terms of the sixteen values from i as vectors and term(i, a, b) those of value i alone. Four
-// independent vector sums of eight doubles of each (one AVX-512 register apiece): the adds of one
-// do not wait on the others', so the loop runs at the rate of its loads and conversions rather
-// than at one add's latency per eight values (an `omp simd reduction` keeps one or two sums).
-template <class Terms, class Term>
-[[gnu::always_inline]] inline void add_pair_sums(std::int64_t n, Terms terms, Term term,
-                                                 double& sum_a, double& sum_b) {
-  constexpr std::int64_t kLanes = 16;
-  Double8x2 a0{}, a1{}, b0{}, b1{}, a, b;
-  auto add = [](Double8x2 & acc, const Double8x2& v) __attribute__((always_inline)) {
-    acc.lo += v.lo;
-    acc.hi += v.hi;
-  };
-  std::int64_t i = 0;
-  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
-    terms(i, a, b);
-    add(a0, a);
-    add(b0, b);
-    terms(i + kLanes, a, b);
-    add(a1, a);
-    add(b1, b);
-  }
-  if (i + kLanes <= n) {
-    terms(i, a, b);
-    add(a0, a);
-    add(b0, b);
-    i += kLanes;
-  }
-  sum_a += horizontal_sum((a0.lo + a0.hi) + (a1.lo + a1.hi));
-  sum_b += horizontal_sum((b0.lo + b0.hi) + (b1.lo + b1.hi));
-  for (; i < n; ++i) {
-    double ai = 0.0, bi = 0.0;
-    term(i, ai, bi);
-    sum_a += ai;
-    sum_b += bi;
-  }
-}
-
-// Adds Σ(x − shift) and Σ(x − shift)² over n contiguous values to sum and sumsq, in double.
-template <class T>
-[[gnu::always_inline]] inline void add_shifted_sums(const T* x, std::int64_t n, double shift,
-                                                    double& sum, double& sumsq) {
-  add_pair_sums(
-      n,
-      [&](std::int64_t i, Double8x2 & d, Double8x2 & dd) __attribute__((always_inline)) {
-        load_shifted(x + i, shift, d);
-        dd.lo = d.lo * d.lo;
-        dd.hi = d.hi * d.hi;
-      },
-      [&](std::int64_t i, double& d, double& dd) __attribute__((always_inline)) {
-        d = static_cast<double>(x[i]) - shift;
-        dd = d * d;
-      },
-      sum, sumsq);
-}
-
-// Adds Σdy and Σdy·(x − μ) over n contiguous values to sum_dy and sum_dyx, in double.
-template <class T>
-[[gnu::always_inline]] inline void add_dy_sums(const T* dy, const T* x, std::int64_t n, double mu,
-                                               double& sum_dy, double& sum_dyx) {
-  add_pair_sums(
-      n,
-      [&](std::int64_t i, Double8x2 & g, Double8x2 & gx) __attribute__((always_inline)) {
-        Double8x2 d;
-        load_shifted(dy + i, 0.0, g);
-        load_shifted(x + i, mu, d);
-        gx.lo = g.lo * d.lo;
-        gx.hi = g.hi * d.hi;
-      },
-      [&](std::int64_t i, double& g, double& gx) __attribute__((always_inline)) {
-        g = static_cast<double>(dy[i]);
-        gx = g * (static_cast<double>(x[i]) - mu);
-      },
-      sum_dy, sum_dyx);
-}
-
 // μ as a float32 μ_hi = fl(μ) and the rest μ_lo = μ − μ_hi (exact in double), for the float32
 // forward. x − μ_hi is then exact wherever it cancels (x within a factor of 2 of μ_hi, Sterbenz)
 // and rounded once where it does not (|x − μ_hi| ≥ |μ_hi|/2), so x − μ keeps the relative
@@ -223,7 +120,8 @@ template <class T>
                                                  double scale, double shift, T* y) {
   if constexpr (std::is_same_v<T, float>) {
     const SplitMean m(mu);
-    const float s = static_cast<float>(scale), t = static_cast<float>(shift - m.lo * scale);
+    const float s = detail::to_float_or_inf(scale),
+                t = detail::to_float_or_inf(shift - m.lo * scale);
 #pragma omp simd
     for (std::int64_t i = 0; i < n; ++i) {
       y[i] = (x[i] - m.hi) * s + t;
@@ -248,8 +146,8 @@ template <bool kGamma, bool kBeta, class T>
                                                             const T* beta, T* y) {
   // (float64 never uses the split: a double μ beyond float's range must not be converted)
   const SplitMean m(std::is_same_v<T, float> ? mu : 0.0);
-  const float rs_f = static_cast<float>(std::is_same_v<T, float> ? rs : 0.0);
-  const float shift_f = static_cast<float>(-m.lo * rs);
+  const float rs_f = detail::to_float_or_inf(std::is_same_v<T, float> ? rs : 0.0);
+  const float shift_f = detail::to_float_or_inf(-m.lo * rs);
 #pragma omp simd
   for (std::int64_t i = 0; i < n; ++i) {
     T v;
@@ -282,17 +180,6 @@ template <class T>
     normalize_positions_with<false, true>(x, n, mu, rs, gamma, beta, y);
   } else {
     normalize_run(x, n, mu, rs, 0.0, y);
-  }
-}
-
-// dx = a·dy + b·(x − μ) + c over n contiguous values (eq. D4 regrouped), in double.
-template <class T>
-[[gnu::always_inline]] inline void scaled_dx_run(const T* dy, const T* x, std::int64_t n, double mu,
-                                                 double a, double b, double c, T* dx) {
-#pragma omp simd
-  for (std::int64_t i = 0; i < n; ++i) {
-    dx[i] =
-        static_cast<T>(a * static_cast<double>(dy[i]) + b * (static_cast<double>(x[i]) - mu) + c);
   }
 }
 
@@ -360,15 +247,10 @@ struct UsedStats {
     rule.d[s] = d;
     return {mean, 1.0 / sigma, r, d};
   }
-  double m = (1.0 - rule.momentum) * rule.running_mean[s] + rule.momentum * mean;
-  double v = (1.0 - rule.momentum) * rule.running_scale[s] + rule.momentum * var;
-  if (rule.round_to_float) {
-    m = static_cast<double>(static_cast<float>(m));
-    v = static_cast<double>(static_cast<float>(v));
-  }
-  rule.used_mean[s] = m;
-  rule.used_rstd[s] = 1.0 / std::sqrt(v + eps);
-  return {m, rule.used_rstd[s], 1.0, 0.0};
+  const EstimatedStats e = moving_average_stats(rule, s, mean, var, eps);
+  rule.used_mean[s] = e.mean;
+  rule.used_rstd[s] = e.rstd;
+  return {e.mean, e.rstd, 1.0, 0.0};
 }
 
 template <class T>

@@ -79,6 +79,15 @@ struct StatsRule {
   double *used_mean = nullptr, *used_rstd = nullptr;  // moving_average: out, (sets)
 };
 
+// The moving_average rule for set s: μ̂_s and rstd̂_s = 1/sqrt(σ̂²_s + ε) from the batch's μ_s and
+// biased σ²_s (rounded to float32 as the rule says). The fused Batch-Channel Normalization
+// (batch_channel_kernels.h) calls it too, so both estimate alike.
+struct EstimatedStats {
+  double mean, rstd;
+};
+EstimatedStats moving_average_stats(const StatsRule& rule, std::int64_t s, double mean, double var,
+                                    double eps);
+
 // Forward over every set (threads over sets):
 //   statistics (unless `given_stats`): μ_s, σ²_s (biased; for RMSNorm μ = 0, σ² = (1/m)Σx²),
 //   rstd_s = 1/sqrt(σ²_s + ε), then  y = γ_p·((x − μ_s)·rstd_s·r_s + d_s) + β_p.

@@ -63,7 +63,13 @@ TEST_CASE(
     REQUIRE(p->grad().defined());
     REQUIRE(p->grad().shape() == p->shape());
     REQUIRE(all_finite(p->grad()));
-    REQUIRE(max_abs(p->grad()) > 0.0);
+    // Batch-Channel Norm's β1 shifts a channel before the channel norm; where a group holds one
+    // channel (these small models' narrow layers) the shift is removed exactly, so its true
+    // gradient is 0, which the fused op computes exactly (eq. BCN15).
+    const bool exact_zero = norm == NormKind::batch_channel && name.ends_with("batch_norm.bias");
+    if (!exact_zero) {
+      REQUIRE(max_abs(p->grad()) > 0.0);
+    }
   }
 
   // Evaluation mode: forward and forward_no_grad give the same logits and change no buffer.

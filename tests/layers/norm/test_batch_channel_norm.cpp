@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "autograd/gradcheck.h"
+#include "autograd/node.h"
 #include "core/error.h"
 #include "core/tensor_math.h"
 #include "layers/norm/batch_channel_norm.h"
@@ -121,6 +122,124 @@ TEST_CASE("batch_channel_norm without estimates matches central differences in t
     randomize(*p, rng);
   }
   require_module_gradcheck(bcn, randn_leaf({3, 4, 2}, rng));
+}
+
+namespace {
+
+EstimatedBatchNorm& estimated(BatchChannelNorm& bcn) {
+  return static_cast<EstimatedBatchNorm&>(bcn.batch_norm());
+}
+
+// Random γ1, β1, γ_g, β_g and estimates μ̂ ~ N(0.5, 1), σ̂² in [0.5, 2.5).
+void randomize_state(BatchChannelNorm& bcn, Rng& rng) {
+  for (Variable* p : bcn.parameters()) {
+    randomize(*p, rng);
+  }
+  EstimatedBatchNorm& bn = estimated(bcn);
+  fill_normal_(bn.running_mean(), rng, 0.5, 1.0);
+  fill_uniform_(bn.running_var(), rng, 0.5, 2.5);
+}
+
+// Copies the parameters and estimates of `from` into `to` (converted to its dtype).
+void copy_state(BatchChannelNorm& from, BatchChannelNorm& to) {
+  std::vector<Variable*> a = from.parameters(), b = to.parameters();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    b[i]->data().copy_(a[i]->data().to(b[i]->dtype()));
+  }
+  for (auto get : {&EstimatedBatchNorm::running_mean, &EstimatedBatchNorm::running_var}) {
+    Tensor& t = (estimated(to).*get)();
+    t.copy_((estimated(from).*get)().to(t.dtype()));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("batch_channel_norm fused training equals its two children in sequence",
+          "[batch_channel_norm]") {
+  // Training with estimates runs one fused op (eq. BCN10–BCN15); the children's own ops, chained,
+  // are the reference: y, dx, the four parameter gradients and the moved estimates.
+  const auto [N, C, G, L] = GENERATE(table<int, int, int, int>({
+      {3, 6, 3, 5},
+      {1, 4, 1, 1},  // N = 1, one value per (n, c), one group
+      {2, 5, 5, 3},  // groups of one channel
+      {4, 8, 2, 7},
+  }));
+  CAPTURE(N, C, G, L);
+  Rng rng{36};
+  BatchChannelNorm bcn(C, G, {.momentum = 0.3, .dtype = DType::f64});
+  randomize_state(bcn, rng);
+  BatchChannelNorm parts(C, G, {.momentum = 0.3, .dtype = DType::f64});
+  copy_state(bcn, parts);
+  const Tensor x = randn({N, C, L}, DType::f64, rng, 2.0, 1.5);
+  const Tensor dy = randn(x.shape(), DType::f64, rng);
+  const Variable x1(x.clone(), true), x2(x.clone(), true);
+  const Variable y1 = bcn.forward(x1);
+  REQUIRE(y1.grad_fn()->name() == "batch_channel_norm");  // the fused op ran
+  const Variable y2 = parts.channel_norm().forward(parts.batch_norm().forward(x2));
+  require_close(y1.data(), y2.data(), 1e-13, "y");
+  y1.backward(dy);
+  y2.backward(dy);
+  require_close(x1.grad(), x2.grad(), 1e-12, "dx");
+  std::vector<Variable*> a = bcn.parameters(), b = parts.parameters();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    require_close(a[i]->grad(), b[i]->grad(), 1e-12, "parameter gradient " + std::to_string(i));
+  }
+  require_close(estimated(bcn).running_mean(), estimated(parts).running_mean(), 1e-14, "μ̂");
+  require_close(estimated(bcn).running_var(), estimated(parts).running_var(), 1e-14, "σ̂²");
+  // forward_no_grad in training takes the same path and moves the estimates again, alike
+  require_close(bcn.forward_no_grad(x),
+                parts.channel_norm().forward_no_grad(parts.batch_norm().forward_no_grad(x)), 1e-13,
+                "forward_no_grad");
+  require_close(estimated(bcn).running_var(), estimated(parts).running_var(), 1e-14, "σ̂² again");
+}
+
+TEST_CASE("batch_channel_norm fused training matches central differences with fixed estimates",
+          "[batch_channel_norm][gradcheck]") {
+  // With momentum 0 the estimates stay what they are, so they are constants in fact and not only
+  // for the gradient: the fused backward must then be the exact derivative, in x and in γ1, β1,
+  // γ_g, β_g. The channel norm's statistics depend on x; the estimates' offsets f_nc = μ_nc − μ̂_c
+  // and the group means e_nc are all nonzero.
+  const auto [N, C, G, L] = GENERATE(table<int, int, int, int>({
+      {2, 6, 3, 4},
+      {1, 4, 2, 1},
+      {3, 5, 5, 2},
+  }));
+  CAPTURE(N, C, G, L);
+  Rng rng{37};
+  BatchChannelNorm bcn(C, G, {.momentum = 0.0, .dtype = DType::f64});
+  randomize_state(bcn, rng);
+  require_module_gradcheck(bcn, randn_leaf({N, C, L}, rng, 1.0, 2.0));
+}
+
+TEST_CASE("batch_channel_norm fused float32 stays within 1e-6 of float64, also at mean 1e4",
+          "[batch_channel_norm]") {
+  const double mean = GENERATE(0.0, 1e4);
+  CAPTURE(mean);
+  // Momentum 0 keeps μ̂ = 1e4 as it is: a moved μ̂ would be rounded to the float32 buffer (by up
+  // to 5e-4 at 1e4, in the composition too), which is the buffers' precision, not the kernels'.
+  Rng rng{38};
+  BatchChannelNorm ref(16, 4, {.momentum = 0.0, .dtype = DType::f64});
+  randomize_state(ref, rng);
+  estimated(ref).running_mean().fill_(mean);
+  BatchChannelNorm f32(16, 4, {.momentum = 0.0, .dtype = DType::f32});
+  copy_state(ref, f32);
+  const Tensor x = randn({4, 16, 9, 9}, DType::f64, rng, mean, 3.0).to(DType::f32);
+  const Tensor dy = randn(x.shape(), DType::f64, rng).to(DType::f32);
+  const Variable x64(x.to(DType::f64), true), x32(x.clone(), true);
+  const Variable y64 = ref.forward(x64), y32 = f32.forward(x32);
+  y64.backward(dy.to(DType::f64));
+  y32.backward(dy);
+  auto within = [](const Tensor& a, const Tensor& b, const char* what) {
+    INFO(what << ": max |a - b| = " << max_abs_diff(a.to(DType::f64), b) << ", max |b| "
+              << max_abs(b));
+    REQUIRE(max_abs_diff(a.to(DType::f64), b) <= 1e-6 * max_abs(b));
+  };
+  within(y32.data(), y64.data(), "y");
+  within(x32.grad(), x64.grad(), "dx");
+  std::vector<Variable*> a = f32.parameters(), b = ref.parameters();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    within(a[i]->grad(), b[i]->grad(), "parameter gradient");
+  }
 }
 
 TEST_CASE("batch_channel_norm has labml's structure and rejects bad groups",
