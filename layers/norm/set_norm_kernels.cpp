@@ -1,10 +1,12 @@
 // layers/norm/set_norm_kernels.cpp: the family's fused forward and backward (set_norm_kernels.h).
-// Structure: a parallel loop over sets (set_norm_forward / set_norm_backward) calls one kernel per
-// set (forward_one_set, backward_one_set), compiled for AVX-512, AVX2 and the baseline
-// (core/multiversion.h). The helpers below are always_inline so that each clone compiles its own
-// copy of them for its instruction set. The per-set kernels only touch their own set and their own
-// slice of the per-run partial sums, and LN's and RMSNorm's per-position dγ, dβ are summed by
-// blocks of positions in set order, so any thread count gives the same bits.
+// Structure: parallel loops (set_norm_forward / set_norm_backward) call one kernel per unit of
+// work (forward_one_step, backward_one_step: a set, a row, a block of positions), compiled for
+// AVX-512, AVX2 and the baseline (core/multiversion.h). The helpers below are always_inline so
+// that each clone compiles its own copy of them for its instruction set. A set is swept whole by
+// one thread, except BatchNorm's layout on large tensors, which is swept by rows in memory order
+// (sweeps_by_rows). Each unit only touches its own set or row and its own slice of the partial
+// sums; the partials of a set's rows and LN's and RMSNorm's per-position dγ, dβ are added in
+// order, so any thread count gives the same bits.
 #include "layers/norm/set_norm_kernels.h"
 
 #include <algorithm>
@@ -220,6 +222,27 @@ template <bool kGamma, class T>
   }
 }
 
+// Partial statistics of eq. D0 over some rows of a set: float32 with the mean, Σ(x − K) and
+// Σ(x − K)² with K the set's first value (sum, sumsq); float64 with the mean, count, mean and M2
+// (moments); without the mean (RMSNorm), Σx² (sumsq).
+struct PartialStats {
+  Moments moments;
+  double sum = 0.0, sumsq = 0.0;
+
+  void merge(const PartialStats& b) {
+    if (b.moments.n > 0.0) {
+      moments.merge(b.moments.n, b.moments.mean, b.moments.m2);
+    }
+    sum += b.sum;
+    sumsq += b.sumsq;
+  }
+};
+
+// The statistics set s is normalized with, from its batch statistics (set_norm_kernels.h).
+struct UsedStats {
+  double mean, rstd, r, d;
+};
+
 template <class T>
 struct ForwardArgs {
   const NormPlan* plan;
@@ -230,12 +253,12 @@ struct ForwardArgs {
   double *mean, *var, *rstd;
   T* y;
   const StatsRule* rule;
+  // by rows (set_norm_forward): each row's partial statistics, (outer, sets), and the statistics
+  // each set is normalized with, (sets)
+  PartialStats* row_stats = nullptr;
+  UsedStats* used = nullptr;
 };
 
-// The statistics set s is normalized with, from its batch statistics (set_norm_kernels.h).
-struct UsedStats {
-  double mean, rstd, r, d;
-};
 [[gnu::always_inline]] inline UsedStats apply_stats_rule(const StatsRule& rule, std::int64_t s,
                                                          double mean, double var, double eps) {
   if (rule.kind == StatsRule::Kind::renorm) {
@@ -262,121 +285,255 @@ struct BackwardArgs {
   bool constant_stats;
   T* dx;
   double *run_dy = nullptr, *run_dyxhat = nullptr;  // per_run: (sets, runs) partial Σdy, Σdy·x̂
+  // by rows (set_norm_backward): each row's partial Σdy, Σdy·x̂ per run, (outer, sets, runs)
+  double *row_dy = nullptr, *row_dyxhat = nullptr;
   // per_position: the rows [first_row, first_row + rows) of the current group, their partial
-  // (Σg, Σg·x̂) per (row, block), and their b and c of dx = rstd·γ·dy + b·(x − μ) + c
+  // (Σg, Σg·x̂) per (row, block); per_position and by rows: each row's or set's b and c of
+  // dx = rstd·γ·dy + b·(x − μ) + c
   std::int64_t first_row = 0, rows = 0;
   double *block_sums = nullptr, *coef_b = nullptr, *coef_c = nullptr;
   double *dgamma = nullptr, *dbeta = nullptr;  // per_position: (inner) outputs, or null
 };
 
-// One set: statistics (eq. D0), then y = γ_p·(x̂·r + d) + β_p (eq. 1 and 6 of the GN paper).
+// Offset of row a of set s: its values are x[(a·sets + s)·inner + i], i < inner.
+[[gnu::always_inline]] inline std::int64_t row_offset(const SetLayout& L, std::int64_t a,
+                                                      std::int64_t s) {
+  return (a * L.sets + s) * L.inner;
+}
+
+// K of the float32 statistics: the first value of set s.
+template <class T>
+[[gnu::always_inline]] inline double stats_shift(const ForwardArgs<T>& k, std::int64_t s) {
+  const bool shifted = k.plan->subtract_mean && std::is_same_v<T, float> && k.plan->sets.m() > 0;
+  return shifted ? static_cast<double>(k.x[row_offset(k.plan->sets, 0, s)]) : 0.0;
+}
+
+// Adds the `inner` values of one row to the partial statistics p (PartialStats).
+template <class T>
+[[gnu::always_inline]] inline void add_row_stats(const ForwardArgs<T>& k, const T* x, double shift,
+                                                 PartialStats& p) {
+  const std::int64_t n = k.plan->sets.inner;
+  if (k.plan->subtract_mean && std::is_same_v<T, float>) {
+    add_shifted_sums(x, n, shift, p.sum, p.sumsq);
+  } else if (k.plan->subtract_mean) {
+    add_row_moments(x, n, p.moments);
+  } else {
+    add_shifted_sums(x, n, 0.0, p.sum, p.sumsq);
+  }
+}
+
+// μ_s, σ²_s and rstd_s of set s from the partial statistics of all its rows (eq. D0). The float32
+// one-sweep form: with d = x − K (exact in double), μ = K + Σd/m and m·σ² = Σd² − (Σd)²/m. The
+// difference cancels at most m·(μ − K)² ≤ m·Σ(x − μ)² (K is one of the values), so σ² keeps a
+// relative error of order m·2⁻⁵³: 1e-10 for a million values, against the 1e-6 a float32 result
+// needs.
+template <class T>
+[[gnu::always_inline]] inline void store_set_stats(const ForwardArgs<T>& k, std::int64_t s,
+                                                   double shift, const PartialStats& p) {
+  const double m = static_cast<double>(k.plan->sets.m());
+  double mean = 0.0, var = 0.0;
+  if (k.plan->subtract_mean && std::is_same_v<T, float>) {
+    mean = m > 0.0 ? shift + p.sum / m : 0.0;
+    var = m > 0.0 ? std::max(0.0, (p.sumsq - p.sum * p.sum / m) / m) : 0.0;
+  } else if (k.plan->subtract_mean) {
+    mean = p.moments.mean;
+    var = p.moments.n > 0.0 ? p.moments.m2 / p.moments.n : 0.0;
+  } else {
+    var = m > 0.0 ? p.sumsq / m : 0.0;
+  }
+  k.mean[s] = mean;
+  k.var[s] = var;
+  k.rstd[s] = 1.0 / std::sqrt(var + k.eps);
+}
+
+// The statistics set s is normalized with: its own, or what the StatsRule makes of them.
+template <class T>
+[[gnu::always_inline]] inline UsedStats used_stats(const ForwardArgs<T>& k, std::int64_t s) {
+  if (k.rule != nullptr && !k.given_stats) {
+    return apply_stats_rule(*k.rule, s, k.mean[s], k.var[s], k.eps);
+  }
+  return {k.mean[s], k.rstd[s], k.renorm.r != nullptr ? k.renorm.r[s] : 1.0,
+          k.renorm.d != nullptr ? k.renorm.d[s] : 0.0};
+}
+
+// y = γ_p·(x̂·r + d) + β_p over row a of a per_run set s (eq. 1 and 6 of the GN paper).
+template <class T>
+[[gnu::always_inline]] inline void normalize_set_row(const ForwardArgs<T>& k, std::int64_t s,
+                                                     std::int64_t a, const UsedStats& u) {
+  const AffineLayout& A = k.plan->affine;
+  const std::int64_t runs = k.plan->sets.inner / A.run, first = (s % A.period) * A.stride;
+  const std::int64_t at0 = row_offset(k.plan->sets, a, s);
+  for (std::int64_t j = 0; j < runs; ++j) {
+    const double g = k.gamma != nullptr ? static_cast<double>(k.gamma[first + j]) : 1.0;
+    const double b = k.beta != nullptr ? static_cast<double>(k.beta[first + j]) : 0.0;
+    const std::int64_t at = at0 + j * A.run;
+    normalize_run(k.x + at, A.run, u.mean, u.rstd * u.r * g, u.d * g + b, k.y + at);
+  }
+}
+
+// One set: statistics (eq. D0), then y, while the set is in cache.
 template <class T>
 [[gnu::always_inline]] inline void forward_set(const ForwardArgs<T>& k, std::int64_t s) {
   const SetLayout& L = k.plan->sets;
-  const AffineLayout& A = k.plan->affine;
-  auto row = [&](std::int64_t a) { return (a * L.sets + s) * L.inner; };
   if (!k.given_stats) {
-    double var = 0.0;
-    if (k.plan->subtract_mean && std::is_same_v<T, float>) {
-      // eq. D0 in one sweep for float32: with K the set's first value and d = x − K (exact in
-      // double), μ = K + Σd/m and m·σ² = Σd² − (Σd)²/m. The difference cancels at most
-      // m·(μ − K)² ≤ m·Σ(x − μ)² (K is one of the values), so σ² keeps a relative error of order
-      // m·2⁻⁵³: 1e-10 for a million values, against the 1e-6 a float32 result needs.
-      const double m = static_cast<double>(L.m());
-      const double shift = m > 0.0 ? static_cast<double>(k.x[row(0)]) : 0.0;
-      double sum = 0.0, sumsq = 0.0;
-      for (std::int64_t a = 0; a < L.outer; ++a) {
-        add_shifted_sums(k.x + row(a), L.inner, shift, sum, sumsq);
-      }
-      k.mean[s] = m > 0.0 ? shift + sum / m : 0.0;
-      var = m > 0.0 ? std::max(0.0, (sumsq - sum * sum / m) / m) : 0.0;
-    } else if (k.plan->subtract_mean) {
-      Moments acc;
-      for (std::int64_t a = 0; a < L.outer; ++a) {
-        add_row_moments(k.x + row(a), L.inner, acc);
-      }
-      k.mean[s] = acc.mean;
-      var = acc.n > 0.0 ? acc.m2 / acc.n : 0.0;
-    } else {
-      double sum = 0.0, sumsq = 0.0;
-      for (std::int64_t a = 0; a < L.outer; ++a) {
-        add_shifted_sums(k.x + row(a), L.inner, 0.0, sum, sumsq);
-      }
-      k.mean[s] = 0.0;
-      var = L.m() > 0 ? sumsq / static_cast<double>(L.m()) : 0.0;
+    const double shift = stats_shift(k, s);
+    PartialStats p;
+    for (std::int64_t a = 0; a < L.outer; ++a) {
+      add_row_stats(k, k.x + row_offset(L, a, s), shift, p);
     }
-    k.var[s] = var;
-    k.rstd[s] = 1.0 / std::sqrt(var + k.eps);
+    store_set_stats(k, s, shift, p);
   }
   if (k.y == nullptr) {  // statistics only
     return;
   }
-  UsedStats used{k.mean[s], k.rstd[s], k.renorm.r != nullptr ? k.renorm.r[s] : 1.0,
-                 k.renorm.d != nullptr ? k.renorm.d[s] : 0.0};
-  if (k.rule != nullptr && !k.given_stats) {
-    used = apply_stats_rule(*k.rule, s, k.mean[s], k.var[s], k.eps);
-  }
-  const double mu = used.mean, rs = used.rstd, r = used.r, d = used.d;
-  if (A.kind == AffineLayout::Kind::per_position) {
-    normalize_positions(k.x + row(0), L.inner, mu, rs, k.gamma, k.beta, k.y + row(0));
+  const UsedStats u = used_stats(k, s);
+  if (k.plan->affine.kind == AffineLayout::Kind::per_position) {
+    normalize_positions(k.x + row_offset(L, 0, s), L.inner, u.mean, u.rstd, k.gamma, k.beta,
+                        k.y + row_offset(L, 0, s));
     return;
   }
-  const std::int64_t runs = L.inner / A.run, first = (s % A.period) * A.stride;
   for (std::int64_t a = 0; a < L.outer; ++a) {
-    for (std::int64_t j = 0; j < runs; ++j) {
-      const double g = k.gamma != nullptr ? static_cast<double>(k.gamma[first + j]) : 1.0;
-      const double b = k.beta != nullptr ? static_cast<double>(k.beta[first + j]) : 0.0;
-      const std::int64_t at = row(a) + j * A.run;
-      normalize_run(k.x + at, A.run, mu, rs * r * g, d * g + b, k.y + at);
+    normalize_set_row(k, s, a, u);
+  }
+}
+
+// The forward by rows (set_norm_forward), sweep 1 over row r = a·sets + s: its partial statistics.
+template <class T>
+[[gnu::always_inline]] inline void row_stats_step(const ForwardArgs<T>& k, std::int64_t r) {
+  const std::int64_t s = r % k.plan->sets.sets;
+  PartialStats p;
+  add_row_stats(k, k.x + r * k.plan->sets.inner, stats_shift(k, s), p);
+  k.row_stats[r] = p;
+}
+
+// The forward by rows, between the sweeps, set s: its statistics from its rows' partial ones, added
+// in order a = 0, 1, … (so the bits do not depend on which thread took which row), and the
+// statistics it is normalized with.
+template <class T>
+[[gnu::always_inline]] inline void set_stats_from_rows(const ForwardArgs<T>& k, std::int64_t s) {
+  const SetLayout& L = k.plan->sets;
+  if (!k.given_stats) {
+    PartialStats p;
+    for (std::int64_t a = 0; a < L.outer; ++a) {
+      p.merge(k.row_stats[a * L.sets + s]);
+    }
+    store_set_stats(k, s, stats_shift(k, s), p);
+  }
+  if (k.y != nullptr) {
+    k.used[s] = used_stats(k, s);
+  }
+}
+
+// The forward's units of work: a whole set; by rows, sweep 1 (a row's statistics), a set's
+// statistics from its rows, and sweep 2 (a row's y).
+enum class ForwardStep : std::uint8_t { set, row_stats, set_from_rows, row_y };
+
+template <class T>
+[[gnu::always_inline]] inline void forward_step(const ForwardArgs<T>& k, ForwardStep step,
+                                                std::int64_t i) {
+  switch (step) {
+    case ForwardStep::set:
+      forward_set(k, i);
+      return;
+    case ForwardStep::row_stats:
+      row_stats_step(k, i);
+      return;
+    case ForwardStep::set_from_rows:
+      set_stats_from_rows(k, i);
+      return;
+    case ForwardStep::row_y: {
+      const std::int64_t s = i % k.plan->sets.sets;
+      normalize_set_row(k, s, i / k.plan->sets.sets, k.used[s]);
+      return;
     }
   }
 }
 
-// One set of a per_run backward. Sweep 1 reduces Σdy and Σdy·x̂ per run and, from them, Σg and
-// Σg·x̂ of the set; sweep 2 writes dx = a·dy + b·(x − μ) + c (eq. D4 regrouped: a = rstd·γ·r,
-// b = −rstd²·Σg·x̂/m, c = −rstd·Σg/m).
+// Σdy and Σdy·x̂ of every run of row a of per_run set s, x̂ recomputed from x, μ, rstd; stored at
+// sum_dy[j], sum_dyxhat[j] (add: added to them).
+template <bool kAdd, class T>
+[[gnu::always_inline]] inline void row_dy_sums(const BackwardArgs<T>& k, std::int64_t s,
+                                               std::int64_t a, double* sum_dy, double* sum_dyxhat) {
+  const std::int64_t run = k.plan->affine.run, runs = k.plan->sets.inner / run;
+  const std::int64_t at0 = row_offset(k.plan->sets, a, s);
+  for (std::int64_t j = 0; j < runs; ++j) {
+    const std::int64_t at = at0 + j * run;
+    double sdy = 0.0, sdyx = 0.0;
+    add_dy_sums(k.dy + at, k.x + at, run, k.mean[s], sdy, sdyx);
+    sum_dy[j] = kAdd ? sum_dy[j] + sdy : sdy;
+    sum_dyxhat[j] = kAdd ? sum_dyxhat[j] + sdyx * k.rstd[s] : sdyx * k.rstd[s];
+  }
+}
+
+// b and c of set s (eq. D4 regrouped: b = −rstd²·Σg·x̂/m, c = −rstd·Σg/m, with Σg = Σ γ·r·dy)
+// from the Σdy, Σdy·x̂ of its runs in k.run_dy, k.run_dyxhat; stored at k.coef_b[s], k.coef_c[s].
+template <class T>
+[[gnu::always_inline]] inline void store_set_coefficients(const BackwardArgs<T>& k,
+                                                          std::int64_t s) {
+  const AffineLayout& A = k.plan->affine;
+  const std::int64_t runs = k.plan->sets.inner / A.run, first = (s % A.period) * A.stride;
+  const double rs = k.rstd[s], r = k.renorm.r != nullptr ? k.renorm.r[s] : 1.0;
+  const double m = static_cast<double>(k.plan->sets.m());
+  double sum_g = 0.0, sum_gxhat = 0.0;
+  for (std::int64_t j = 0; j < runs; ++j) {
+    const double g = k.gamma != nullptr ? static_cast<double>(k.gamma[first + j]) : 1.0;
+    sum_g += g * r * k.run_dy[s * runs + j];
+    sum_gxhat += g * r * k.run_dyxhat[s * runs + j];
+  }
+  k.coef_b[s] = k.constant_stats ? 0.0 : -rs * rs * sum_gxhat / m;
+  k.coef_c[s] = k.constant_stats || !k.plan->subtract_mean ? 0.0 : -rs * sum_g / m;
+}
+
+// dx = a·dy + b·(x − μ) + c over row a of per_run set s (a = rstd·γ·r).
+template <class T>
+[[gnu::always_inline]] inline void set_row_dx(const BackwardArgs<T>& k, std::int64_t s,
+                                              std::int64_t a) {
+  const AffineLayout& A = k.plan->affine;
+  const std::int64_t runs = k.plan->sets.inner / A.run, first = (s % A.period) * A.stride;
+  const std::int64_t at0 = row_offset(k.plan->sets, a, s);
+  const double rs = k.rstd[s], r = k.renorm.r != nullptr ? k.renorm.r[s] : 1.0;
+  for (std::int64_t j = 0; j < runs; ++j) {
+    const double g = k.gamma != nullptr ? static_cast<double>(k.gamma[first + j]) : 1.0;
+    const std::int64_t at = at0 + j * A.run;
+    scaled_dx_run(k.dy + at, k.x + at, A.run, k.mean[s], rs * g * r, k.coef_b[s], k.coef_c[s],
+                  k.dx + at);
+  }
+}
+
+// One set of a per_run backward. Sweep 1 reduces Σdy and Σdy·x̂ per run and, from them, the b
+// and c of dx; sweep 2 writes dx, while the set is still in cache.
 template <class T>
 [[gnu::always_inline]] inline void backward_set(const BackwardArgs<T>& k, std::int64_t s) {
   const SetLayout& L = k.plan->sets;
-  const AffineLayout& A = k.plan->affine;
-  auto row = [&](std::int64_t a) { return (a * L.sets + s) * L.inner; };
-  const double mu = k.mean[s], rs = k.rstd[s];
-  const double r = k.renorm.r != nullptr ? k.renorm.r[s] : 1.0;
-  const double m = static_cast<double>(L.m());
-  double sum_g = 0.0, sum_gxhat = 0.0;
-  const std::int64_t runs = L.inner / A.run, first = (s % A.period) * A.stride;
-  double* pdy = k.run_dy + s * runs;
-  double* pdyx = k.run_dyxhat + s * runs;
-  std::fill(pdy, pdy + runs, 0.0);
-  std::fill(pdyx, pdyx + runs, 0.0);
-  // sweep 1: Σdy and Σdy·x̂ of every run (x̂ recomputed from x, μ, rstd)
+  const std::int64_t runs = L.inner / k.plan->affine.run;
+  std::fill_n(k.run_dy + s * runs, runs, 0.0);
+  std::fill_n(k.run_dyxhat + s * runs, runs, 0.0);
   for (std::int64_t a = 0; a < L.outer; ++a) {
-    for (std::int64_t j = 0; j < runs; ++j) {
-      const std::int64_t at = row(a) + j * A.run;
-      const T* dy = k.dy + at;
-      const T* x = k.x + at;
-      double sdy = 0.0, sdyx = 0.0;
-      add_dy_sums(dy, x, A.run, mu, sdy, sdyx);
-      pdy[j] += sdy;
-      pdyx[j] += sdyx * rs;
-    }
+    row_dy_sums<true>(k, s, a, k.run_dy + s * runs, k.run_dyxhat + s * runs);
   }
+  store_set_coefficients(k, s);
+  for (std::int64_t a = 0; a < L.outer; ++a) {
+    set_row_dx(k, s, a);
+  }
+}
+
+// The backward by rows, between the sweeps, set s: the Σdy, Σdy·x̂ of its runs from its rows'
+// partial ones, added in order a = 0, 1, …, and its b and c.
+template <class T>
+[[gnu::always_inline]] inline void set_coefficients_from_rows(const BackwardArgs<T>& k,
+                                                              std::int64_t s) {
+  const SetLayout& L = k.plan->sets;
+  const std::int64_t runs = L.inner / k.plan->affine.run;
   for (std::int64_t j = 0; j < runs; ++j) {
-    const double g = k.gamma != nullptr ? static_cast<double>(k.gamma[first + j]) : 1.0;
-    sum_g += g * r * pdy[j];
-    sum_gxhat += g * r * pdyx[j];
-  }
-  // sweep 2: dx, while the set is still in cache
-  const double b = k.constant_stats ? 0.0 : -rs * rs * sum_gxhat / m;
-  const double c = k.constant_stats || !k.plan->subtract_mean ? 0.0 : -rs * sum_g / m;
-  for (std::int64_t a = 0; a < L.outer; ++a) {
-    for (std::int64_t j = 0; j < runs; ++j) {
-      const double g = k.gamma != nullptr ? static_cast<double>(k.gamma[first + j]) : 1.0;
-      const double scale = rs * g * r;
-      const std::int64_t at = row(a) + j * A.run;
-      scaled_dx_run(k.dy + at, k.x + at, A.run, mu, scale, b, c, k.dx + at);
+    double sdy = 0.0, sdyx = 0.0;
+    for (std::int64_t a = 0; a < L.outer; ++a) {
+      sdy += k.row_dy[(a * L.sets + s) * runs + j];
+      sdyx += k.row_dyxhat[(a * L.sets + s) * runs + j];
     }
+    k.run_dy[s * runs + j] = sdy;
+    k.run_dyxhat[s * runs + j] = sdyx;
   }
+  store_set_coefficients(k, s);
 }
 
 // Per-position backward, sweep 1, one block of positions [d0, d0 + n) in every row of the group:
@@ -432,16 +589,36 @@ template <class T>
   }
 }
 
-// The backward's units of work: a per_run set; a block of positions in a group of per-position
-// rows, sweep 1 (sums) or sweep 2 (dx).
-enum class BackwardStep : std::uint8_t { per_run_set, position_sums, position_dx };
+// The backward's units of work: a per_run set; by rows, sweep 1 (a row's sums), a set's b and c
+// from its rows, sweep 2 (a row's dx); a block of positions in a group of per-position rows,
+// sweep 1 (sums) or sweep 2 (dx).
+enum class BackwardStep : std::uint8_t {
+  per_run_set,
+  row_sums,
+  set_from_rows,
+  row_dx,
+  position_sums,
+  position_dx
+};
 
 template <class T>
 [[gnu::always_inline]] inline void backward_step(const BackwardArgs<T>& k, BackwardStep step,
                                                  std::int64_t i) {
+  const std::int64_t sets = k.plan->sets.sets;
   switch (step) {
     case BackwardStep::per_run_set:
       backward_set(k, i);
+      return;
+    case BackwardStep::row_sums: {
+      const std::int64_t runs = k.plan->sets.inner / k.plan->affine.run;
+      row_dy_sums<false>(k, i % sets, i / sets, k.row_dy + i * runs, k.row_dyxhat + i * runs);
+      return;
+    }
+    case BackwardStep::set_from_rows:
+      set_coefficients_from_rows(k, i);
+      return;
+    case BackwardStep::row_dx:
+      set_row_dx(k, i % sets, i / sets);
       return;
     case BackwardStep::position_sums:
       position_block_sums(k, i);
@@ -453,11 +630,13 @@ template <class T>
 }
 
 // The multiversioned entry points: one per pass and dtype (clang 14 cannot clone templates).
-NORMLAB_MULTIVERSION void forward_one_set(const ForwardArgs<float>& k, std::int64_t s) {
-  forward_set(k, s);
+NORMLAB_MULTIVERSION void forward_one_step(const ForwardArgs<float>& k, ForwardStep step,
+                                           std::int64_t i) {
+  forward_step(k, step, i);
 }
-NORMLAB_MULTIVERSION void forward_one_set(const ForwardArgs<double>& k, std::int64_t s) {
-  forward_set(k, s);
+NORMLAB_MULTIVERSION void forward_one_step(const ForwardArgs<double>& k, ForwardStep step,
+                                           std::int64_t i) {
+  forward_step(k, step, i);
 }
 NORMLAB_MULTIVERSION void backward_one_step(const BackwardArgs<float>& k, BackwardStep step,
                                             std::int64_t i) {
@@ -470,6 +649,23 @@ NORMLAB_MULTIVERSION void backward_one_step(const BackwardArgs<double>& k, Backw
 
 bool worth_threads(const SetLayout& L) {
   return L.sets > 1 && L.sets * L.m() >= kParallelGrain;
+}
+
+// Whether the sweeps go by rows in memory order rather than set by set: for per_run sets with
+// several outer rows (BatchNorm's channel: H·W values in each of N samples, C·H·W apart) in a
+// tensor of at least kRowSweepBytes. Walking such a set starts a new stretch of memory every
+// row, where the hardware prefetchers have no stream to follow; in memory order they do, at the
+// price of a second read of x (and dy) that the set-by-set sweep finds in L2. Below 2 MiB the
+// tensor stays in the cores' L2 and the set-by-set sweep, one parallel loop instead of three, is
+// the faster (docs/normalization/performance.md). Rows shorter than a vector of sixteen values
+// would cost more in partial sums than they hold (BatchNorm1d's rows are single values).
+constexpr std::int64_t kRowSweepBytes = std::int64_t{2} << 20;
+constexpr std::int64_t kRowSweepMinRow = 16;
+
+bool sweeps_by_rows(const NormPlan& plan, std::int64_t value_bytes) {
+  const SetLayout& L = plan.sets;
+  return plan.affine.kind == AffineLayout::Kind::per_run && L.outer > 1 &&
+         L.inner >= kRowSweepMinRow && L.outer * L.sets * L.inner * value_bytes >= kRowSweepBytes;
 }
 
 // The per-position backward (LayerNorm, RMSNorm: outer is 1, a set is a row, γ_d per position),
@@ -531,10 +727,35 @@ void set_norm_forward(const NormPlan& plan, const T* x, const T* gamma, const T*
                       Renorm renorm, double eps, bool given_stats, double* mean, double* var,
                       double* rstd, T* y, const StatsRule* rule) {
   assert(plan.affine.kind == AffineLayout::Kind::per_run || plan.sets.outer == 1);
-  const ForwardArgs<T> k{&plan, x, gamma, beta, renorm, eps, given_stats, mean, var, rstd, y, rule};
-#pragma omp parallel for schedule(static) if (worth_threads(plan.sets))
-  for (std::int64_t s = 0; s < plan.sets.sets; ++s) {
-    forward_one_set(k, s);
+  ForwardArgs<T> k{&plan, x, gamma, beta, renorm, eps, given_stats, mean, var, rstd, y, rule};
+  const SetLayout& L = plan.sets;
+  const bool threads = worth_threads(L);
+  if (!sweeps_by_rows(plan, sizeof(T))) {
+#pragma omp parallel for schedule(static) if (threads)
+    for (std::int64_t s = 0; s < L.sets; ++s) {
+      forward_one_step(k, ForwardStep::set, s);
+    }
+    return;
+  }
+  const std::int64_t rows = L.outer * L.sets;
+  std::vector<PartialStats> row_stats(given_stats ? 0 : static_cast<std::size_t>(rows));
+  std::vector<UsedStats> used(static_cast<std::size_t>(L.sets));
+  k.row_stats = row_stats.data();
+  k.used = used.data();
+  if (!given_stats) {
+#pragma omp parallel for schedule(static) if (threads)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      forward_one_step(k, ForwardStep::row_stats, r);
+    }
+  }
+  for (std::int64_t s = 0; s < L.sets; ++s) {
+    forward_one_step(k, ForwardStep::set_from_rows, s);
+  }
+  if (y != nullptr) {
+#pragma omp parallel for schedule(static) if (threads)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      forward_one_step(k, ForwardStep::row_y, r);
+    }
   }
 }
 
@@ -570,11 +791,32 @@ void set_norm_backward(const NormPlan& plan, const T* dy, const T* x, const T* g
   }
   const std::int64_t runs = A.run > 0 ? L.inner / A.run : 0;
   std::vector<double> run_sums(2 * static_cast<std::size_t>(L.sets * runs), 0.0);
+  std::vector<double> coef(2 * static_cast<std::size_t>(L.sets));
   k.run_dy = run_sums.data();
   k.run_dyxhat = run_sums.data() + L.sets * runs;
+  k.coef_b = coef.data();
+  k.coef_c = coef.data() + L.sets;
+  if (!sweeps_by_rows(plan, sizeof(T))) {
 #pragma omp parallel for schedule(static) if (threads)
-  for (std::int64_t s = 0; s < L.sets; ++s) {
-    backward_one_step(k, BackwardStep::per_run_set, s);
+    for (std::int64_t s = 0; s < L.sets; ++s) {
+      backward_one_step(k, BackwardStep::per_run_set, s);
+    }
+  } else {
+    const std::int64_t rows = L.outer * L.sets;
+    std::vector<double> row_sums(2 * static_cast<std::size_t>(rows * runs));
+    k.row_dy = row_sums.data();
+    k.row_dyxhat = row_sums.data() + rows * runs;
+#pragma omp parallel for schedule(static) if (threads)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      backward_one_step(k, BackwardStep::row_sums, r);
+    }
+    for (std::int64_t s = 0; s < L.sets; ++s) {
+      backward_one_step(k, BackwardStep::set_from_rows, s);
+    }
+#pragma omp parallel for schedule(static) if (threads)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      backward_one_step(k, BackwardStep::row_dx, r);
+    }
   }
   // dβ_p = Σ dy and dγ_p = Σ dy·(x̂·r + d) over every run that uses p, in set order.
   if (dbeta != nullptr) {

@@ -55,6 +55,12 @@ struct Case {
 constexpr double kEps = 1e-5;
 
 std::vector<Case> cases() {
+  const auto batch_norm_forward = [](const Variable& x, const Variable& w, const Variable& b) {
+    return batch_norm_train(x, w, b, kEps);
+  };
+  const auto batch_norm_reference = [](const Tensor& x, const Tensor& dy, const Tensor& g) {
+    return batch_norm_backward_reference(x, dy, g, kEps);
+  };
   return {
       {"group_norm G=4",
        {2, 8, 3, 5},
@@ -83,24 +89,13 @@ std::vector<Case> cases() {
        [](const Tensor& x, const Tensor& dy, const Tensor& g) {
          return group_norm_backward_reference(x, dy, 3, g, kEps);
        }},
-      {"batch_norm 4-D",
-       {4, 3, 5, 2},
-       {3},
-       [](const Variable& x, const Variable& w, const Variable& b) {
-         return batch_norm_train(x, w, b, kEps);
-       },
-       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
-         return batch_norm_backward_reference(x, dy, g, kEps);
-       }},
-      {"batch_norm 2-D (N, C)",
-       {5, 7},
-       {7},
-       [](const Variable& x, const Variable& w, const Variable& b) {
-         return batch_norm_train(x, w, b, kEps);
-       },
-       [](const Tensor& x, const Tensor& dy, const Tensor& g) {
-         return batch_norm_backward_reference(x, dy, g, kEps);
-       }},
+      {"batch_norm 4-D", {4, 3, 5, 2}, {3}, batch_norm_forward, batch_norm_reference},
+      {"batch_norm, 2 MiB of float32 and more: swept by rows in memory order",
+       {4, 8, 128, 128},
+       {8},
+       batch_norm_forward,
+       batch_norm_reference},
+      {"batch_norm 2-D (N, C)", {5, 7}, {7}, batch_norm_forward, batch_norm_reference},
       {"instance_norm",
        {2, 3, 4, 3},
        {3},
@@ -206,21 +201,26 @@ TEST_CASE("fused kernels equal the references for RMSNorm and batch renormalizat
     CHECK(relative_error(x.grad(), ref.dx) < 1e-12);
     CHECK(relative_error(w.grad(), ref.dgamma.view({8192})) < 1e-12);
   }
+  // (6, 3, 2, 2) is swept set by set, (6, 3, 128, 128), 2.25 MiB of float64, by rows
+  // (set_norm_kernels.cpp)
   SECTION("batch_renorm with r and d away from 1 and 0") {
-    Variable x(randn({6, 3, 2, 2}, DType::f64, rng, 1.0, 2.0), true);
-    Variable w = param({3}, rng), b = param({3}, rng);
-    const Tensor running_mean = randn({3}, DType::f64, rng, 0.5, 0.2);
-    const Tensor running_std = rand_uniform({3}, DType::f64, rng, 1.5, 2.5);
-    const Tensor dy = randn({6, 3, 2, 2}, DType::f64, rng);
-    RenormStats stats;
-    batch_renorm_train(x, w, b, running_mean, running_std, 3.0, 5.0, kEps, &stats).backward(dy);
-    REQUIRE(std::abs(stats.r[0] - 1.0) > 0.05);
-    REQUIRE(std::abs(stats.d[0]) > 0.05);
-    const NormGrads ref =
-        batch_renorm_backward_reference(x.data(), dy, w.data(), stats.r, stats.d, kEps);
-    CHECK(relative_error(x.grad(), ref.dx) < 1e-12);
-    CHECK(relative_error(w.grad(), ref.dgamma) < 1e-12);
-    CHECK(relative_error(b.grad(), ref.dbeta) < 1e-12);
+    for (const Shape& shape : {Shape{6, 3, 2, 2}, Shape{6, 3, 128, 128}}) {
+      CAPTURE(shape);
+      Variable x(randn(shape, DType::f64, rng, 1.0, 2.0), true);
+      Variable w = param({3}, rng), b = param({3}, rng);
+      const Tensor running_mean = randn({3}, DType::f64, rng, 0.5, 0.2);
+      const Tensor running_std = rand_uniform({3}, DType::f64, rng, 1.5, 2.5);
+      const Tensor dy = randn(shape, DType::f64, rng);
+      RenormStats stats;
+      batch_renorm_train(x, w, b, running_mean, running_std, 3.0, 5.0, kEps, &stats).backward(dy);
+      REQUIRE(std::abs(stats.r[0] - 1.0) > 0.05);
+      REQUIRE(std::abs(stats.d[0]) > 0.05);
+      const NormGrads ref =
+          batch_renorm_backward_reference(x.data(), dy, w.data(), stats.r, stats.d, kEps);
+      CHECK(relative_error(x.grad(), ref.dx) < 1e-12);
+      CHECK(relative_error(w.grad(), ref.dgamma) < 1e-12);
+      CHECK(relative_error(b.grad(), ref.dbeta) < 1e-12);
+    }
   }
 }
 
@@ -265,10 +265,14 @@ TEST_CASE("float32 statistics stay exact to 1e-9 when a set's first value is far
   // The float32 statistics are one sweep of the sums of d = x − K and d², with K the set's first
   // value (set_norm_kernels.cpp), so an outlier as K is their hardest case: here 30σ above a mean
   // of 1e4. Without the shift, Σx² − (Σx)²/m (in double) misses σ² by 1e-8 and more.
+  // (4, 6, 5, 5) has BatchNorm swept set by set, (6, 6, 128, 128) (2.25 MiB) by rows
+  const Shape shape = GENERATE(Shape{4, 6, 5, 5}, Shape{6, 6, 128, 128});
+  CAPTURE(shape);
   Rng rng{31};
-  Tensor x32 = randn({4, 6, 5, 5}, DType::f32, rng, 1e4, 1.0);
+  Tensor x32 = randn(shape, DType::f32, rng, 1e4, 1.0);
   const auto values = x32.data<float>();
-  for (std::size_t i = 0; i < values.size(); i += 25) {  // (n, c, 0, 0): every set's first value
+  const auto map = static_cast<std::size_t>(shape[2] * shape[3]);
+  for (std::size_t i = 0; i < values.size(); i += map) {  // (n, c, 0, 0): every set's first value
     values[i] = 1e4F + 30.0F;
   }
   const Tensor x64 = x32.to(DType::f64);  // the same values, so only the arithmetic differs
@@ -276,7 +280,7 @@ TEST_CASE("float32 statistics stay exact to 1e-9 when a set's first value is far
       {"batch_norm", batch_norm_plan(x32.shape())},
       {"group_norm", group_norm_plan(x32.shape(), 3)},
       {"instance_norm", group_norm_plan(x32.shape(), 6)},
-      {"layer_norm", layer_norm_plan("layer_norm", x32.shape(), {6, 5, 5})},
+      {"layer_norm", layer_norm_plan("layer_norm", x32.shape(), {6, shape[2], shape[3]})},
   };
   for (const auto& [name, plan] : plans) {
     CAPTURE(name);
@@ -334,6 +338,32 @@ TEST_CASE("LayerNorm's backward gives the same bits on 1 and 2 threads", "[set_n
     return std::vector<Tensor>{xv.grad(), wv.grad(), bv.grad()};
   };
   const std::vector<Tensor> one = grads(1), two = grads(2);
+  set_num_threads(threads_before);
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    CAPTURE(i);
+    const auto a = one[i].data<double>(), c = two[i].data<double>();
+    REQUIRE(a.size() == c.size());
+    CHECK(std::equal(a.begin(), a.end(), c.begin()));
+  }
+}
+
+TEST_CASE("BatchNorm swept by rows gives the same bits on 1 and 2 threads",
+          "[set_norm][batch_norm]") {
+  // Each set adds its rows' partial sums in sample order, whichever thread computed them.
+  const int threads_before = num_threads();
+  Rng rng{920};
+  const Tensor x = randn({6, 8, 96, 96}, DType::f64, rng, 2.0, 1.5);  // 3.4 MiB: by rows
+  const Tensor w = randn({8}, DType::f64, rng, 1.0);
+  const Tensor b = randn({8}, DType::f64, rng);
+  const Tensor dy = randn({6, 8, 96, 96}, DType::f64, rng);
+  auto outputs = [&](int threads) {
+    set_num_threads(threads);
+    Variable xv(x.clone(), true), wv(w.clone(), true), bv(b.clone(), true);
+    const Variable y = batch_norm_train(xv, wv, bv, kEps);
+    y.backward(dy);
+    return std::vector<Tensor>{y.data(), xv.grad(), wv.grad(), bv.grad()};
+  };
+  const std::vector<Tensor> one = outputs(1), two = outputs(2);
   set_num_threads(threads_before);
   for (std::size_t i = 0; i < one.size(); ++i) {
     CAPTURE(i);
