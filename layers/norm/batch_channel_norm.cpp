@@ -52,19 +52,33 @@ Variable EstimatedBatchNorm::normalize(const Variable& x, const Variable& weight
   // eq. BCN1: μ̂ ← (1 − r)·μ̂ + r·μ_B,  σ̂² ← (1 − r)·σ̂² + r·σ²_B   (no gradient through them),
   // then eq. BCN2 with the constants μ̂ and rstd̂ = 1/sqrt(σ̂² + ε): one sweep of x per channel
   // (set_norm_kernels.h, StatsRule::moving_average), which rounds μ̂ and σ̂² as the buffers do.
-  const std::vector<double> mean_old = to_doubles(running_mean_),
-                            var_old = to_doubles(running_var_);
+  const MovingEstimates before = estimates_before_step();
   SetStats batch;
-  Variable y = set_norm_with_rule("batch_norm_eval", x, batch_norm_plan(x.shape()),
-                                  {.kind = StatsRule::Kind::moving_average,
-                                   .running_mean = mean_old.data(),
-                                   .running_scale = var_old.data(),
-                                   .momentum = options_.momentum,
-                                   .round_to_float = running_mean_.dtype() == DType::f32},
+  Variable y = set_norm_with_rule("batch_norm_eval", x, batch_norm_plan(x.shape()), before.rule(),
                                   weight, bias, options_.eps, &batch, nullptr);
-  blend_(running_mean_, batch.mean, options_.momentum);
-  blend_(running_var_, batch.var, options_.momentum);
+  move_estimates(batch.mean, batch.var);
   return y;
+}
+
+StatsRule EstimatedBatchNorm::MovingEstimates::rule() const {
+  return {.kind = StatsRule::Kind::moving_average,
+          .running_mean = mean.data(),
+          .running_scale = var.data(),
+          .momentum = momentum,
+          .round_to_float = round_to_float};
+}
+
+EstimatedBatchNorm::MovingEstimates EstimatedBatchNorm::estimates_before_step() const {
+  return {.mean = to_doubles(running_mean_),
+          .var = to_doubles(running_var_),
+          .momentum = options_.momentum,
+          .round_to_float = running_mean_.dtype() == DType::f32};
+}
+
+void EstimatedBatchNorm::move_estimates(const std::vector<double>& batch_mean,
+                                        const std::vector<double>& batch_var) {
+  blend_(running_mean_, batch_mean, options_.momentum);
+  blend_(running_var_, batch_var, options_.momentum);
 }
 
 std::string EstimatedBatchNorm::extra_repr() const {
@@ -152,13 +166,8 @@ Variable BatchChannelNorm::forward_fused(const Variable& x, const Variable& bn_w
                cn_gamma = affine_tensor(kOp, cn_weight, xc, groups_, "channel_norm.weight"),
                cn_beta = affine_tensor(kOp, cn_bias, xc, groups_, "channel_norm.bias");
   auto& bn = static_cast<EstimatedBatchNorm&>(*batch_norm_);
-  const std::vector<double> mean_old = to_doubles(bn.running_mean()),
-                            var_old = to_doubles(bn.running_var());
-  const StatsRule rule{.kind = StatsRule::Kind::moving_average,
-                       .running_mean = mean_old.data(),
-                       .running_scale = var_old.data(),
-                       .momentum = options_.momentum,
-                       .round_to_float = bn.running_mean().dtype() == DType::f32};
+  const EstimatedBatchNorm::MovingEstimates before = bn.estimates_before_step();
+  const StatsRule rule = before.rule();
   BatchChannelStats stats;
   Tensor y = Tensor::empty(s, xc.dtype());
   visit_float(xc.dtype(), kOp, [&]<class T>() {
@@ -166,8 +175,7 @@ Variable BatchChannelNorm::forward_fused(const Variable& x, const Variable& bn_w
                           data_or_null<T>(bn_beta), data_or_null<T>(cn_gamma),
                           data_or_null<T>(cn_beta), options_.eps, stats, y.data<T>().data());
   });
-  blend_(bn.running_mean(), stats.batch_mean, options_.momentum);
-  blend_(bn.running_var(), stats.batch_var, options_.momentum);
+  bn.move_estimates(stats.batch_mean, stats.batch_var);
   std::shared_ptr<BatchChannelNode> node;
   const std::vector<Variable> inputs{x, bn_weight, bn_bias, cn_weight, cn_bias};
   if (any_requires_grad(inputs)) {

@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "layers/norm/affine_norm.h"
 #include "layers/norm/batch_norm.h"
 #include "layers/norm/group_norm.h"
+#include "layers/norm/set_norm_kernels.h"
 
 namespace normlab {
 
@@ -37,6 +39,19 @@ class EstimatedBatchNorm final : public AffineNorm {
 
   Tensor& running_mean() noexcept { return running_mean_; }  // μ̂ (C), labml's exp_mean
   Tensor& running_var() noexcept { return running_var_; }    // σ̂² (C), labml's exp_var
+
+  // A training step's eq. BCN1, for the kernels that normalize with the moved estimates inside
+  // their sweep (StatsRule::moving_average): the estimates before the step and the rule that
+  // moves them toward a set's batch statistics, rounding as the buffers do...
+  struct MovingEstimates {
+    std::vector<double> mean, var;
+    double momentum;
+    bool round_to_float;
+    StatsRule rule() const;
+  };
+  MovingEstimates estimates_before_step() const;
+  // ...and, once the batch's statistics (C) are known, the buffers moved toward them.
+  void move_estimates(const std::vector<double>& batch_mean, const std::vector<double>& batch_var);
 
  private:
   Variable normalize(const Variable& x, const Variable& weight, const Variable& bias) override;
