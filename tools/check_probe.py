@@ -296,6 +296,9 @@ CASES = [
     ("identity", "identity", {}, (2, 3, 4), "train", "none"),
     ("batch_norm train 4-d", "batch_norm", {"num_features": "3", "momentum": "0.2"},
      (4, 3, 3, 2), "train", "all"),
+    # 2 MiB of float32 and more: the kernels sweep BatchNorm's sets by rows in memory order
+    ("batch_norm train 2 MiB (by rows)", "batch_norm", {"num_features": "4"}, (8, 4, 128, 128),
+     "train", "all"),
     ("batch_norm train 2-d cumulative", "batch_norm",
      {"num_features": "5", "momentum": "None", "eps": "1e-3"}, (6, 5), "train", "all"),
     ("batch_norm train 3-d default state", "batch_norm", {"num_features": "4"}, (3, 4, 5),
