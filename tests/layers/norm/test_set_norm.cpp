@@ -155,6 +155,24 @@ std::vector<Case> cases() {
   };
 }
 
+// The float64 tensors `run` returns on 1 and on 2 threads must be equal bit for bit (the thread
+// count is restored afterwards).
+void check_same_bits_on_1_and_2_threads(const std::function<std::vector<Tensor>()>& run) {
+  const int threads_before = num_threads();
+  set_num_threads(1);
+  const std::vector<Tensor> one = run();
+  set_num_threads(2);
+  const std::vector<Tensor> two = run();
+  set_num_threads(threads_before);
+  REQUIRE(one.size() == two.size());
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    CAPTURE(i);
+    const auto a = one[i].data<double>(), c = two[i].data<double>();
+    REQUIRE(a.size() == c.size());
+    CHECK(std::equal(a.begin(), a.end(), c.begin()));
+  }
+}
+
 Variable param(const Shape& shape, Rng& rng) {
   return shape.empty() ? Variable() : Variable(randn(shape, DType::f64, rng, 1.0, 0.5), true);
 }
@@ -324,51 +342,31 @@ TEST_CASE("per_channel_affine: the parameter index of every run", "[set_norm]") 
 TEST_CASE("LayerNorm's backward gives the same bits on 1 and 2 threads", "[set_norm][layer_norm]") {
   // dγ_d sums over the samples; the sum must not depend on how the samples are split. In float64,
   // where a different order of the same additions shows in the last bits.
-  const int threads_before = num_threads();
   Rng rng{919};
   const Tensor x = randn({16, 8, 24, 24}, DType::f64, rng, 2.0, 1.5);
   const Tensor w = randn({8, 24, 24}, DType::f64, rng, 1.0);
   const Tensor b = randn({8, 24, 24}, DType::f64, rng);
   const Tensor dy = randn({16, 8, 24, 24}, DType::f64, rng);
   REQUIRE(x.numel() >= 2 * kParallelGrain);  // large enough that both sweeps use the threads
-  auto grads = [&](int threads) {
-    set_num_threads(threads);
+  check_same_bits_on_1_and_2_threads([&] {
     Variable xv(x.clone(), true), wv(w.clone(), true), bv(b.clone(), true);
     layer_norm(xv, {8, 24, 24}, wv, bv, kEps).backward(dy);
     return std::vector<Tensor>{xv.grad(), wv.grad(), bv.grad()};
-  };
-  const std::vector<Tensor> one = grads(1), two = grads(2);
-  set_num_threads(threads_before);
-  for (std::size_t i = 0; i < one.size(); ++i) {
-    CAPTURE(i);
-    const auto a = one[i].data<double>(), c = two[i].data<double>();
-    REQUIRE(a.size() == c.size());
-    CHECK(std::equal(a.begin(), a.end(), c.begin()));
-  }
+  });
 }
 
 TEST_CASE("BatchNorm swept by rows gives the same bits on 1 and 2 threads",
           "[set_norm][batch_norm]") {
   // Each set adds its rows' partial sums in sample order, whichever thread computed them.
-  const int threads_before = num_threads();
   Rng rng{920};
   const Tensor x = randn({6, 8, 96, 96}, DType::f64, rng, 2.0, 1.5);  // 3.4 MiB: by rows
   const Tensor w = randn({8}, DType::f64, rng, 1.0);
   const Tensor b = randn({8}, DType::f64, rng);
   const Tensor dy = randn({6, 8, 96, 96}, DType::f64, rng);
-  auto outputs = [&](int threads) {
-    set_num_threads(threads);
+  check_same_bits_on_1_and_2_threads([&] {
     Variable xv(x.clone(), true), wv(w.clone(), true), bv(b.clone(), true);
     const Variable y = batch_norm_train(xv, wv, bv, kEps);
     y.backward(dy);
     return std::vector<Tensor>{y.data(), xv.grad(), wv.grad(), bv.grad()};
-  };
-  const std::vector<Tensor> one = outputs(1), two = outputs(2);
-  set_num_threads(threads_before);
-  for (std::size_t i = 0; i < one.size(); ++i) {
-    CAPTURE(i);
-    const auto a = one[i].data<double>(), c = two[i].data<double>();
-    REQUIRE(a.size() == c.size());
-    CHECK(std::equal(a.begin(), a.end(), c.begin()));
-  }
+  });
 }
